@@ -1,7 +1,206 @@
-"""Command line entry point."""
+"""Command line: the only place that prints for people and picks exit codes."""
 
 from __future__ import annotations
 
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from types import FrameType
 
-def main(argv: list[str] | None = None) -> int:
+from monitor import __version__
+from monitor.errors import MonitorError, SettingsError
+from monitor.logs import configure_logging, register_secret
+from monitor.settings import Settings, load_settings
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return its exit code (0 ok, 1 failure, 2 usage or settings)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return handler(args)
+    except MonitorError as exc:
+        print(f"telepath-monitor: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="telepath-monitor",
+        description="Watch the latency of AI voice calls running through Telepath and alert "
+        "before callers notice.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_simulate(commands)
+    return parser
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser, *names: str) -> None:
+    """Flags that override TELEPATH_* settings; the environment supplies the rest."""
+    flags = {
+        "api_url": ("--api-url", "Telepath API base URL (TELEPATH_API_URL)"),
+        "config": ("--config", "rules and notifiers file (TELEPATH_CONFIG)"),
+        "state_db": ("--state-db", "SQLite state file (TELEPATH_STATE_DB)"),
+        "listen": ("--listen", "host:port of /metrics, /healthz, /readyz (TELEPATH_LISTEN)"),
+        "log_level": ("--log-level", "DEBUG, INFO, WARNING or ERROR (TELEPATH_LOG_LEVEL)"),
+        "log_format": ("--log-format", "text or json (TELEPATH_LOG_FORMAT)"),
+    }
+    for name in names:
+        flag, help_text = flags[name]
+        parser.add_argument(flag, dest=name, default=None, help=help_text)
+
+
+def settings_from(args: argparse.Namespace, *names: str) -> Settings:
+    """Settings from the environment with this command's flags on top; logging set up."""
+    settings = load_settings({name: getattr(args, name, None) for name in names})
+    if settings.api_key is not None:
+        register_secret(settings.api_key.get_secret_value())
+    configure_logging(settings.logging_level, settings.log_format)
+    return settings
+
+
+def wait_for_stop_signal() -> None:
+    """Block until SIGINT or SIGTERM; the handler only sets a flag."""
+    stop = threading.Event()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+# --- simulate ----------------------------------------------------------------------------
+
+
+def _add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from monitor.simulator import DEFAULT_API_KEY, SCENARIOS
+
+    parser = commands.add_parser(
+        "simulate",
+        help="serve a Telepath-compatible API on loopback",
+        description="Serve a Telepath-compatible API with chosen scenarios and faults, for "
+        "demos, tests and benchmarks. Deterministic for a seed.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 = any)")
+    parser.add_argument("--scenario", choices=SCENARIOS, default="steady")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--api-key",
+        default=None,
+        help=f"bearer key to accept (default TELEPATH_API_KEY, else {DEFAULT_API_KEY})",
+    )
+    parser.add_argument("--trunks", type=int, default=6)
+    parser.add_argument("--calls-per-minute", type=float, default=60.0, help="account-wide")
+    parser.add_argument("--history", type=_minutes, default=120, help="minutes of past calls")
+    parser.add_argument(
+        "--incident-at", type=_minutes, default=1, help="minutes after start the incident begins"
+    )
+    parser.add_argument("--incident-for", type=_minutes, default=5, help="incident minutes")
+    parser.add_argument("--pagination", choices=("cursor", "offset"), default="cursor")
+    parser.add_argument("--order", choices=("newest", "oldest"), default="newest")
+    parser.add_argument("--latency-layout", choices=("flat", "nested"), default="flat")
+    parser.add_argument("--rate-limit", type=int, default=6000, help="requests per minute")
+    parser.add_argument("--no-rate-limit", action="store_true", help="for benchmarks")
+    parser.add_argument("--retry-after", action="store_true", help="send Retry-After on 429")
+    faults = parser.add_argument_group("faults (probabilities 0..1)")
+    faults.add_argument("--error-rate", type=_probability, default=0.0, help="5xx responses")
+    faults.add_argument("--slow-rate", type=_probability, default=0.0, help="slow responses")
+    faults.add_argument("--slow-seconds", type=float, default=2.0)
+    faults.add_argument("--malformed-rate", type=_probability, default=0.0, help="broken bodies")
+    faults.add_argument(
+        "--duplicate-rate", type=_probability, default=0.0, help="records repeated across pages"
+    )
+    faults.add_argument(
+        "--odd-record-rate", type=_probability, default=0.0, help="records with odd fields"
+    )
+    parser.set_defaults(handler=_simulate)
+
+
+def _minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected minutes, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number 0..1, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from monitor.settings import is_loopback_host
+    from monitor.simulator import (
+        DEFAULT_API_KEY,
+        FaultOptions,
+        SimulatorOptions,
+        SimulatorServer,
+    )
+
+    if not is_loopback_host(args.host):
+        raise SettingsError(f"--host must be a loopback address, got {args.host}")
+    settings = settings_from(args)
+    key = args.api_key or (
+        settings.api_key.get_secret_value() if settings.api_key else DEFAULT_API_KEY
+    )
+    options = SimulatorOptions(
+        scenario=args.scenario,
+        seed=args.seed,
+        api_key=key,
+        trunks=args.trunks,
+        calls_per_minute=args.calls_per_minute,
+        history=timedelta(minutes=args.history),
+        incident_at=timedelta(minutes=args.incident_at),
+        incident_for=timedelta(minutes=args.incident_for),
+        pagination=args.pagination,
+        order=args.order,
+        latency_layout=args.latency_layout,
+        rate_limit_per_minute=None if args.no_rate_limit else args.rate_limit,
+        retry_after_header=args.retry_after,
+        host=args.host,
+        port=args.port,
+        faults=FaultOptions(
+            error_rate=args.error_rate,
+            slow_rate=args.slow_rate,
+            slow_seconds=args.slow_seconds,
+            malformed_rate=args.malformed_rate,
+            duplicate_rate=args.duplicate_rate,
+            odd_record_rate=args.odd_record_rate,
+        ),
+    )
+    with SimulatorServer(options) as server:
+        key_hint = "the key in --api-key/TELEPATH_API_KEY" if key != DEFAULT_API_KEY else key
+        print(f"Telepath simulator ({args.scenario}, seed {args.seed}) serving {server.url}")
+        print(f"  bearer key: {key_hint}")
+        print(f"  try: curl -H 'Authorization: Bearer <key>' {server.url}/calls?limit=5")
+        print("  Ctrl-C stops it.", flush=True)
+        wait_for_stop_signal()
+    print("simulator stopped", flush=True)
     return 0

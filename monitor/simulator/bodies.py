@@ -1,0 +1,135 @@
+"""JSON shapes of the simulated API, built from generated calls. Pure.
+
+Shapes follow the documented Telepath endpoints (see ``telepath-api.md``): list items
+carry latencies flat (or under ``metrics`` when asked), the detail nests them under
+``metrics``; the overview and its field names are this simulator's choice, since the
+real endpoint's schema is undocumented.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from monitor.simulator.scenarios import SimCall
+
+#: Window of ``/analytics/overview``: calls that ended within the last 15 minutes.
+OVERVIEW_WINDOW: Final = timedelta(minutes=15)
+_LATENCIES: Final = ("ai_latency_ms", "carrier_lag_ms", "gateway_processing_ms")
+_PROVIDERS: Final = ("openai", "elevenlabs", "custom")
+_TRUNKS_CREATED: Final = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``, as the API writes timestamps."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def list_item(call: SimCall, *, nested: bool) -> dict[str, Any]:
+    """One item of ``GET /calls``."""
+    item: dict[str, Any] = {
+        "id": call.id,
+        "trunk_id": call.trunk_id,
+        "from": call.from_number,
+        "to": call.to_number,
+        "status": call.status,
+        "duration_seconds": call.duration_seconds,
+        "start_time": iso(call.start_time),
+        "end_time": iso(call.end_time),
+    }
+    latencies = {name: getattr(call, name) for name in _LATENCIES}
+    if nested:
+        item["metrics"] = latencies
+    else:
+        item.update(latencies)
+    return item
+
+
+def detail(call: SimCall, seed: int) -> dict[str, Any]:
+    """``GET /calls/{id}``: top-level call, latencies and media figures under ``metrics``."""
+    rng = random.Random(f"detail/{seed}/{call.id}")  # noqa: S311 - simulation, not security
+    body = list_item(call, nested=True)
+    body["disconnect_reason"] = call.disconnect_reason
+    body["metrics"].update(
+        packet_loss_percent=round(rng.uniform(0.0, 1.5), 2),
+        jitter_ms=rng.randint(2, 40),
+        codec_used=rng.choice(("G.722", "PCMU", "opus")),
+    )
+    turns = []
+    count = 1 if call.ai_latency_ms is None else rng.randint(2, 6)
+    for number in range(1, count + 1):
+        agent = number % 2 == 0
+        processing = 0
+        if agent and call.ai_latency_ms is not None:
+            processing = max(1, round(call.ai_latency_ms * rng.uniform(0.8, 1.2)))
+        turns.append(
+            {
+                "turn_number": number,
+                "speaker": "agent" if agent else "caller",
+                "duration_ms": rng.randint(800, 9000),
+                "processing_time_ms": processing,
+            }
+        )
+    body["turns"] = turns
+    return body
+
+
+def overview(visible: Sequence[SimCall], now: datetime) -> dict[str, Any]:
+    """``GET /analytics/overview`` over calls that ended in the last 15 minutes."""
+    recent = [c for c in visible if now - OVERVIEW_WINDOW < c.end_time <= now]
+    failed = sum(1 for c in recent if c.status == "failed")
+    figures: dict[str, Any] = {
+        f"avg_{name}": _mean(getattr(c, name) for c in recent) for name in _LATENCIES
+    }
+    figures.update(
+        total_calls=len(recent),
+        failed_calls=failed,
+        success_rate=round(100 * (len(recent) - failed) / len(recent), 1) if recent else None,
+        window_minutes=int(OVERVIEW_WINDOW.total_seconds() // 60),
+    )
+    return {"data": figures}
+
+
+def trunk(number: int, trunk_id: str, today: Sequence[SimCall]) -> dict[str, Any]:
+    """One item of ``GET /trunks``; ``today`` holds this trunk's calls started today (UTC).
+
+    ``avg_latency_ms`` averages the total (AI + carrier + gateway) latency of today's calls.
+    """
+    created = _TRUNKS_CREATED + timedelta(days=number)
+    failed = sum(1 for c in today if c.status == "failed")
+    totals = [
+        c.ai_latency_ms + c.carrier_lag_ms + c.gateway_processing_ms
+        for c in today
+        if c.ai_latency_ms is not None
+        and c.carrier_lag_ms is not None
+        and c.gateway_processing_ms is not None
+    ]
+    return {
+        "id": trunk_id,
+        "name": f"Simulated trunk {number:02d}",
+        "status": "active",
+        "ai_provider": _PROVIDERS[(number - 1) % len(_PROVIDERS)],
+        "sip_username": f"sim-trunk-{number:02d}",
+        "created_at": iso(created),
+        "updated_at": iso(created + timedelta(days=30)),
+        "metrics": {
+            "calls_today": len(today),
+            "success_rate": round(100 * (len(today) - failed) / len(today), 1) if today else None,
+            "avg_latency_ms": round(sum(totals) / len(totals)) if totals else None,
+        },
+    }
+
+
+def error(code: str, message: str, status: int | None = None) -> dict[str, Any]:
+    """An error body; ``status`` is included only in the lower-case style (``not_found``)."""
+    inner: dict[str, Any] = {"code": code, "message": message}
+    if status is not None:
+        inner["status"] = status
+    return {"error": inner}
+
+
+def _mean(values: Iterable[int | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(sum(present) / len(present), 1) if present else None

@@ -43,8 +43,71 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_run(commands)
+    _add_check(commands)
     _add_simulate(commands)
     return parser
+
+
+# --- run ---------------------------------------------------------------------------------
+
+RUN_SETTINGS = ("api_url", "config", "state_db", "listen", "log_level", "log_format")
+
+
+def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "run",
+        help="the daemon: poll, export metrics, evaluate rules, alert",
+        description="Poll the Telepath API, keep latency windows, serve /metrics, /healthz "
+        "and /readyz. Stops cleanly on SIGTERM or SIGINT.",
+    )
+    _add_settings_flags(parser, *RUN_SETTINGS)
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from monitor.config import load_config
+    from monitor.daemon import Daemon
+
+    settings = settings_from(args, *RUN_SETTINGS)
+    settings.require_api_key()
+    config = load_config(settings.config)
+    daemon = Daemon(settings, config)
+    daemon.start()
+    try:
+        wait_for_stop_signal()
+    finally:
+        daemon.stop()
+    return 0
+
+
+# --- check -------------------------------------------------------------------------------
+
+
+def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "check",
+        help="validate a config file offline",
+        description="Validate a config file without any network call. Exit 0 when valid; "
+        "exit 1 with every problem as file:line:col: message.",
+    )
+    parser.add_argument("path", nargs="?", default=None, help="default: TELEPATH_CONFIG")
+    parser.set_defaults(handler=_check)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from monitor.config import load_config
+    from monitor.errors import ConfigError
+
+    path = args.path or load_settings().config
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    print(f"{path}: ok ({config.summary()})")
+    return 0
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser, *names: str) -> None:

@@ -308,7 +308,7 @@ class Poll(_Frozen):
     backfill: Duration = timedelta(hours=1)
     #: Each sync re-reads this much before the watermark, to catch records that arrive late.
     overlap: Duration = timedelta(minutes=10)
-    max_pages: int = Field(default=50, ge=1)
+    max_pages: int = Field(default=500, ge=1)
 
 
 class Export(_Frozen):

@@ -5,8 +5,9 @@ since ``now - backfill``). The overlap re-reads recent history because a call on
 appears once it has ended, so a long call started before the watermark can arrive
 after it; calls already seen (by id) are dropped, so nothing counts twice.
 
-Paging stops early, newest-first, at the first page that brings nothing new: an idle
-poll costs one request. When the API lists oldest-first (detected from the page's
+Paging stops early, newest-first, at the first page that brings nothing new and
+reaches back to the watermark of the last completed walk: an idle poll costs one
+request. When the API lists oldest-first (detected from the page's
 start times) the new calls are at the end, so every page of the range is read.
 
 Crash safety: each page's new calls are committed to the state DB before they reach
@@ -116,7 +117,7 @@ class CallSync:
         now = self.clock.now()
         since = self.since(now)
         pages = received = new_total = duplicates = skipped = 0
-        newest = self.watermark
+        previous = newest = self.watermark
         stopped_early = False
         pages_iter = self.client.iter_call_pages(since=since)
         try:
@@ -132,7 +133,7 @@ class CallSync:
                 for call in page.calls:
                     if newest is None or call.start_time > newest:
                         newest = call.start_time
-                if not fresh and page.calls and _newest_first(page.calls):
+                if not fresh and _reached_synced_range(page.calls, previous):
                     stopped_early = True
                     break
         finally:
@@ -181,9 +182,16 @@ class CallSync:
         return len(self._seen)
 
 
-def _newest_first(calls: Sequence[Call]) -> bool:
-    """True when the page runs from newer to older start times (or is one call)."""
-    return calls[0].start_time >= calls[-1].start_time
+def _reached_synced_range(calls: Sequence[Call], watermark: datetime | None) -> bool:
+    """True when a newest-first page has walked back into what a completed sync read.
+
+    Without a watermark (first sync, or a crash during it) nothing older is known to
+    be complete, so paging goes on however many seen calls a page holds.
+    """
+    if not calls or watermark is None:
+        return False
+    newest_first = calls[0].start_time >= calls[-1].start_time
+    return newest_first and calls[-1].start_time <= watermark
 
 
 @dataclass

@@ -1,0 +1,200 @@
+"""Wiring for ``telepath-monitor run``: scheduler jobs, HTTP server, signals, shutdown.
+
+Jobs run on APScheduler 3.x threads, one instance each at a time, coalesced when late.
+A job never raises into the scheduler: API failures are logged, counted and recorded
+in the sync health; anything unexpected is logged with its traceback and the daemon
+carries on. Stopping lets a running sync finish (the client's retry budget bounds
+it), then closes the server and the state DB.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from monitor.clock import Clock, SystemClock
+from monitor.config import Config
+from monitor.errors import ApiError, AuthError
+from monitor.metrics import MonitorMetrics
+from monitor.models import Overview
+from monitor.server import MetricsServer
+from monitor.settings import Settings, parse_listen
+from monitor.store import StateStore
+from monitor.sync import CallSync, SyncHealth
+from monitor.telepath.client import TelepathClient, build_http_client
+from monitor.windows import CallWindows
+
+log = logging.getLogger(__name__)
+
+#: /readyz fails when no sync succeeded for this many poll intervals (at least a minute).
+READY_INTERVALS = 3
+
+
+def window_retention(config: Config) -> timedelta:
+    """How long calls must be kept: the longest window any rule or the export asks for."""
+    windows = [config.export.window]
+    windows += [rule.window for rule in config.rules if rule.source == "calls"]
+    return max(windows)
+
+
+class Daemon:
+    """Everything ``run`` keeps alive, built from settings and config.
+
+    Args:
+        settings: TELEPATH_* settings (the API key must be set).
+        config: the loaded alerts.yaml.
+        clock: time for sync, windows and metrics.
+        http: an ``httpx.Client`` for the API (tests may pass their own).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        http: httpx.Client | None = None,
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.lock = threading.RLock()
+        api_key = settings.require_api_key()
+        self.store = StateStore(settings.state_db)
+        self.windows = CallWindows(window_retention(config))
+        self.metrics = MonitorMetrics(
+            self.windows,
+            self.lock,
+            self.clock,
+            export_window=config.export.window,
+            max_trunks=config.export.max_trunks,
+            sync_watermark=lambda: self.sync.watermark,
+        )
+        self.client = TelepathClient(
+            http or build_http_client(settings.api_url, timeout=settings.api_timeout),
+            api_key=api_key,
+            clock=self.clock,
+            requests_per_minute=settings.api_rate_limit,
+            max_pages=config.poll.max_pages,
+            listener=self.metrics.on_client_event,
+        )
+        self.sync = CallSync(
+            self.client,
+            self.store,
+            self.windows,
+            self.clock,
+            backfill=config.poll.backfill,
+            overlap=config.poll.overlap,
+            lock=self.lock,
+            on_new_calls=self.metrics.on_new_calls,
+        )
+        self._overview_fields = {str(k): v for k, v in config.overview_fields.items()}
+        self.calls_health = SyncHealth()
+        self.overview_health = SyncHealth()
+        host, port = parse_listen(settings.listen)
+        self.server = MetricsServer(host, port, self.metrics.registry, self.readiness)
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Restore state, serve /metrics, and start polling (the first poll at once)."""
+        self.sync.restore()
+        self.server.start()
+        host, port = self.server.address
+        log.info("serving /metrics, /healthz and /readyz on %s:%d", host, port)
+        now = datetime.now(UTC)
+        poll = self.config.poll
+        self.scheduler.add_job(
+            self.poll_calls, "interval", seconds=poll.calls_every.total_seconds(),
+            id="calls", next_run_time=now,
+        )  # fmt: skip
+        self.scheduler.add_job(
+            self.poll_overview, "interval", seconds=poll.overview_every.total_seconds(),
+            id="overview", next_run_time=now,
+        )  # fmt: skip
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        """Stop taking work, let a running poll finish, then release everything."""
+        log.info("stopping: waiting for running polls to finish")
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        self.server.stop()
+        self.client.close()
+        self.store.close()
+        log.info("stopped")
+
+    # --- jobs --------------------------------------------------------------------------
+
+    def poll_calls(self) -> None:
+        """One incremental sync of /calls; never raises."""
+        started = self.clock.monotonic()
+        try:
+            result = self.sync.poll()
+        except ApiError as exc:
+            self._failed(self.calls_health, "/calls", exc)
+            return
+        except Exception:
+            log.exception("sync of /calls failed unexpectedly")
+            self._failed(self.calls_health, "/calls", None)
+            return
+        now = self.clock.now()
+        self.calls_health.record_success(now)
+        self.metrics.on_sync("/calls", ok=True, at=now)
+        self.metrics.sync_duration.observe(self.clock.monotonic() - started)
+        self.metrics.duplicates.inc(result.duplicates)
+        log.debug(
+            "synced /calls: %d new, %d duplicates, %d skipped in %d pages",
+            result.new, result.duplicates, result.skipped, result.pages,
+        )  # fmt: skip
+
+    def poll_overview(self) -> None:
+        """Read /analytics/overview; never raises."""
+        try:
+            overview = self.client.get_overview(self._overview_fields)
+        except ApiError as exc:
+            self._failed(self.overview_health, "/analytics/overview", exc)
+            return
+        except Exception:
+            log.exception("reading /analytics/overview failed unexpectedly")
+            self._failed(self.overview_health, "/analytics/overview", None)
+            return
+        if not overview.values:
+            log.warning(
+                "/analytics/overview has none of the fields we look for; its keys are: %s "
+                "(name the right ones under overview_fields:)",
+                ", ".join(sorted(overview.raw)[:20]) or "none",
+            )
+        self.overview_health.record_success(overview.fetched_at)
+        self.metrics.on_sync("/analytics/overview", ok=True, at=overview.fetched_at)
+        self.metrics.set_overview(overview)
+
+    @property
+    def overview(self) -> Overview | None:
+        return self.metrics.overview
+
+    def _failed(self, health: SyncHealth, endpoint: str, exc: ApiError | None) -> None:
+        now = self.clock.now()
+        first = health.failing_since is None
+        message = str(exc) if exc is not None else "unexpected error (see the traceback above)"
+        health.record_failure(now, message, key_refused=isinstance(exc, AuthError))
+        self.metrics.on_sync(endpoint, ok=False, at=now)
+        if exc is not None:
+            log.log(
+                logging.ERROR if first else logging.WARNING,
+                "polling %s failed (%d in a row): %s",
+                endpoint, health.consecutive_failures, message,
+            )  # fmt: skip
+
+    def readiness(self) -> tuple[bool, str]:
+        """/readyz: calls synced recently and the key accepted."""
+        max_age = max(self.config.poll.calls_every * READY_INTERVALS, timedelta(minutes=1))
+        return self.calls_health.ready(self.clock.now(), max_age)

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
-from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -34,7 +34,7 @@ rules: []
 """
 
 
-def make_daemon(tmp_path: Path, url: str, clock, **env: str) -> Daemon:
+def make_daemon(tmp_path, url, clock, **env):
     config_path = tmp_path / "alerts.yaml"
     config_path.write_text(CONFIG)
     settings = load_settings(
@@ -109,7 +109,7 @@ def record_ingested(daemon: Daemon, sink: list[str]) -> None:
 
 
 def ingested_total(daemon: Daemon) -> float:
-    return daemon.metrics.calls_ingested._value.get()
+    return float(daemon.metrics.calls_ingested._value.get())
 
 
 def test_restart_between_polls_misses_nothing_and_counts_nothing_twice(tmp_path, simulator, clock):
@@ -176,7 +176,7 @@ def test_sync_survives_every_fault_and_reports_it(tmp_path, simulator, clock):
     daemon = make_daemon(tmp_path, server.url, clock, TELEPATH_API_TIMEOUT="0.5")
     daemon.server.start()
     try:
-        faults = [
+        faults: list[dict[str, Any]] = [
             {"fail_next": 2},
             {"reset_next": 1},
             {"slow_next": 1, "slow_seconds": 1.5},

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from monitor import __version__
 from monitor.errors import MonitorError, SettingsError
 from monitor.logs import configure_logging, register_secret
 from monitor.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from monitor.alerts import AlertState
+    from monitor.daemon import Daemon
+    from monitor.rules import Observation
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -45,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_run(commands)
     _add_check(commands)
+    _add_once(commands)
     _add_simulate(commands)
     return parser
 
@@ -73,12 +82,148 @@ def _run(args: argparse.Namespace) -> int:
     settings.require_api_key()
     config = load_config(settings.config)
     daemon = Daemon(settings, config)
+    watcher = ConfigWatcher(settings.config, daemon)
     daemon.start()
     try:
-        wait_for_stop_signal()
+        wait_for_stop_signal(watcher.tick)
     finally:
         daemon.stop()
     return 0
+
+
+class ConfigWatcher:
+    """Reloads the config on SIGHUP or when the file's mtime changes.
+
+    An invalid new config is refused: its problems are logged, the old rules stay in
+    force, and ``telepath_monitor_config_reloads_total{result="error"}`` counts it.
+    """
+
+    def __init__(self, path: Path, daemon: Daemon) -> None:
+        self.path = path
+        self.daemon = daemon
+        self._mtime = self._stat()
+
+    def _stat(self) -> float | None:
+        try:
+            return self.path.stat().st_mtime
+        except OSError:
+            return None
+
+    def tick(self, hup: bool) -> None:
+        mtime = self._stat()
+        if hup or mtime != self._mtime:
+            self._mtime = mtime
+            self.reload("SIGHUP" if hup else "file change")
+
+    def reload(self, why: str) -> bool:
+        from monitor.config import load_config
+        from monitor.errors import ConfigError
+
+        log = logging.getLogger("monitor.reload")
+        try:
+            config = load_config(self.path)
+        except ConfigError as exc:
+            log.error("config reload (%s) refused, the old config stays in force:\n%s", why, exc)
+            self.daemon.metrics.config_reloads.labels("error").inc()
+            return False
+        self.daemon.apply_config(config)
+        self.daemon.metrics.config_reloads.labels("ok").inc()
+        return True
+
+
+# --- once ------------------------------------------------------------------------------
+
+ONCE_SETTINGS = ("api_url", "config", "state_db", "log_level", "log_format")
+
+
+def _add_once(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "once",
+        help="one sync and one evaluation, printed as a table",
+        description="Sync once and evaluate every rule; print each rule and group with its "
+        "value, thresholds and state. Alert states are read from the state DB but not "
+        "changed, and nothing is sent unless --notify.",
+    )
+    _add_settings_flags(parser, *ONCE_SETTINGS)
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--notify", action="store_true", help="send what the step would send")
+    parser.set_defaults(handler=_once)
+
+
+def _once(args: argparse.Namespace) -> int:
+    import json
+
+    from monitor.config import load_config
+    from monitor.daemon import Daemon
+
+    settings = settings_from(args, *ONCE_SETTINGS)
+    settings.require_api_key()
+    daemon = Daemon(settings, load_config(settings.config))
+    try:
+        now, rows = once_report(daemon, notify=args.notify)
+    finally:
+        daemon.stop()
+    if args.json:
+        print(json.dumps({"evaluated_at": now.isoformat(), "rules": rows}, indent=2))
+    else:
+        _print_table(rows)
+    return 0
+
+
+def once_report(
+    daemon: Daemon, *, notify: bool = False
+) -> tuple[datetime, list[dict[str, object]]]:
+    """One sync and one evaluation on a copy of the stored alert states (never saved)."""
+    from monitor.alerts import AlertEngine
+
+    daemon.sync.restore()
+    daemon.poll_overview()
+    daemon.sync.poll()
+    now = daemon.clock.now()
+    observations = daemon.observe(now)
+    engine = AlertEngine(daemon.config.links, daemon.engine.states())
+    intents = engine.step(observations, now)
+    if notify:
+        for intent in intents:
+            daemon.deliver(intent)
+    return now, [_once_row(o, engine.get(o.rule.name, o.group)) for o in observations]
+
+
+def _once_row(observation: Observation, state: AlertState | None) -> dict[str, object]:
+    rule = observation.rule
+    return {
+        "rule": rule.name,
+        "group": observation.group or "account",
+        "metric": rule.metric if rule.stat is None else f"{rule.metric} {rule.stat}",
+        "value": observation.value,
+        "op": rule.op,
+        "warning": rule.warning,
+        "critical": rule.critical,
+        "state": state.display_state if state else "inactive",
+        "severity": state.severity if state else None,
+        "calls": observation.calls,
+        "note": observation.reason,
+    }
+
+
+def _print_table(rows: list[dict[str, object]]) -> None:
+    headers = ["rule", "group", "metric", "value", "op", "warning", "critical", "state",
+               "severity", "calls", "note"]  # fmt: skip
+    cells = [[_cell(row[h]) for h in headers] for row in rows]
+    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(headers)]
+    print("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for line in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
+    if not rows:
+        print("(no rules)")
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
 
 
 # --- check -------------------------------------------------------------------------------
@@ -134,17 +279,31 @@ def settings_from(args: argparse.Namespace, *names: str) -> Settings:
     return settings
 
 
-def wait_for_stop_signal() -> None:
-    """Block until SIGINT or SIGTERM; the handler only sets a flag."""
-    stop = threading.Event()
+def wait_for_stop_signal(on_tick: Callable[[bool], None] | None = None) -> None:
+    """Block until SIGINT or SIGTERM; handlers only set flags.
 
-    def handle(signum: int, frame: FrameType | None) -> None:
+    ``on_tick(hup)`` runs about twice a second on the main thread, ``hup`` telling
+    whether SIGHUP arrived since the last tick.
+    """
+    stop = threading.Event()
+    hup = threading.Event()
+
+    def handle_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    def handle_hup(signum: int, frame: FrameType | None) -> None:
+        hup.set()
+
+    handlers = {signal.SIGINT: handle_stop, signal.SIGTERM: handle_stop}
+    if on_tick is not None:
+        handlers[signal.SIGHUP] = handle_hup
+    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
     try:
         while not stop.wait(0.5):
-            pass
+            if on_tick is not None:
+                got_hup = hup.is_set()
+                hup.clear()
+                on_tick(got_hup)
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)

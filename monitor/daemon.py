@@ -16,11 +16,13 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from monitor.alerts import AlertEngine, AlertState, Intent
 from monitor.clock import Clock, SystemClock
-from monitor.config import Config
+from monitor.config import Config, Rule
 from monitor.errors import ApiError, AuthError
 from monitor.metrics import MonitorMetrics
 from monitor.models import Overview
+from monitor.rules import Observation, evaluate
 from monitor.server import MetricsServer
 from monitor.settings import Settings, parse_listen
 from monitor.store import StateStore
@@ -32,6 +34,27 @@ log = logging.getLogger(__name__)
 
 #: /readyz fails when no sync succeeded for this many poll intervals (at least a minute).
 READY_INTERVALS = 3
+SYNC_FAILING = "monitor-sync-failing"
+
+
+def sync_failing_rule(config: Config) -> Rule:
+    """The daemon's own alert: value = seconds /calls has been failing."""
+    spec = config.sync_failing
+    threshold = spec.after.total_seconds()
+    return Rule(
+        name=SYNC_FAILING,
+        summary="telepath-monitor cannot read the Telepath API; latency alerts are on hold",
+        metric="call_count",
+        per="account",
+        op=">=",
+        min_calls=0,
+        warning=threshold if spec.severity == "warning" else None,
+        critical=threshold if spec.severity == "critical" else None,
+        repeat=config.defaults.repeat,
+        notify=spec.notify,
+        labels={"source": "telepath-monitor"},
+        **{"for": timedelta(0)},
+    )
 
 
 def window_retention(config: Config) -> timedelta:
@@ -93,6 +116,11 @@ class Daemon:
             on_new_calls=self.metrics.on_new_calls,
         )
         self._overview_fields = {str(k): v for k, v in config.overview_fields.items()}
+        self.known_trunks: set[str] = set()
+        states = self._load_states()
+        self.engine = AlertEngine(config.links, [s for s in states if s.rule != SYNC_FAILING])
+        self.self_engine = AlertEngine(config.links, [s for s in states if s.rule == SYNC_FAILING])
+        self.metrics.alert_states = self.alert_states
         self.calls_health = SyncHealth()
         self.overview_health = SyncHealth()
         host, port = parse_listen(settings.listen)
@@ -104,9 +132,22 @@ class Daemon:
 
     # --- lifecycle ---------------------------------------------------------------------
 
+    def _load_states(self) -> list[AlertState]:
+        states = []
+        for data in self.store.load_alert_states():
+            try:
+                states.append(AlertState.from_dict(data))
+            except ValueError as exc:
+                log.warning("ignoring a stored alert state that cannot be read: %s", exc)
+        return states
+
+    def alert_states(self) -> list[AlertState]:
+        return self.engine.states() + self.self_engine.states()
+
     def start(self) -> None:
         """Restore state, serve /metrics, and start polling (the first poll at once)."""
         self.sync.restore()
+        self.known_trunks.update(self.windows.trunks())
         self.server.start()
         host, port = self.server.address
         log.info("serving /metrics, /healthz and /readyz on %s:%d", host, port)
@@ -141,13 +182,16 @@ class Daemon:
             result = self.sync.poll()
         except ApiError as exc:
             self._failed(self.calls_health, "/calls", exc)
+            self.evaluate(sync_ok=False)
             return
         except Exception:
             log.exception("sync of /calls failed unexpectedly")
             self._failed(self.calls_health, "/calls", None)
+            self.evaluate(sync_ok=False)
             return
         now = self.clock.now()
         self.calls_health.record_success(now)
+        self.evaluate(sync_ok=True)
         self.metrics.on_sync("/calls", ok=True, at=now)
         self.metrics.sync_duration.observe(self.clock.monotonic() - started)
         self.metrics.duplicates.inc(result.duplicates)
@@ -180,6 +224,82 @@ class Daemon:
     @property
     def overview(self) -> Overview | None:
         return self.metrics.overview
+
+    # --- evaluation --------------------------------------------------------------------
+
+    def observe(self, now: datetime) -> list[Observation]:
+        """Every rule's observation at ``now`` (also used by ``once``)."""
+        with self.lock:
+            self.known_trunks.update(self.windows.trunks())
+            known = self.known_trunks | {
+                s.group for s in self.engine.states() if s.group and s.state != "inactive"
+            }
+            return evaluate(self.config.rules, self.windows, self.overview, now, known_trunks=known)
+
+    def evaluate(self, *, sync_ok: bool) -> list[Intent]:
+        """Step the alerts after a poll; while the API fails every rule holds its state.
+
+        The daemon's own sync-failing alert is stepped on its own engine, so it can move
+        while the rules hold. States are saved before the intents go out.
+        """
+        now = self.clock.now()
+        started = self.clock.monotonic()
+        intents: list[Intent] = []
+        try:
+            if sync_ok:
+                intents += self.engine.step(self.observe(now), now)
+            intents += self.self_engine.step([self._sync_failing(now)], now)
+            self.store.save_alert_states([s.to_dict() for s in self.alert_states()])
+        except Exception:
+            log.exception("evaluating rules failed unexpectedly")
+            return []
+        self.metrics.rule_evaluation.observe(self.clock.monotonic() - started)
+        for intent in intents:
+            self.deliver(intent)
+        return intents
+
+    def _sync_failing(self, now: datetime) -> Observation:
+        rule = sync_failing_rule(self.config)
+        since = self.calls_health.failing_since
+        seconds = 0.0 if since is None else (now - since).total_seconds()
+        if not self.config.sync_failing.enabled:
+            seconds = 0.0
+        return Observation(rule=rule, group=None, value=seconds, calls=0)
+
+    def deliver(self, intent: Intent) -> None:
+        """Hand an intent to the notifiers (for now: the log)."""
+        where = f" trunk {intent.group}" if intent.group else ""
+        value = "no data" if intent.value is None else f"{intent.value:g}"
+        log.log(
+            logging.INFO if intent.kind == "resolved" else logging.WARNING,
+            "alert %s: %s%s %s value %s threshold %s (%s)",
+            intent.kind, intent.rule.name, where, intent.severity, value,
+            intent.threshold, intent.alert_id,
+        )  # fmt: skip
+
+    # --- reload ------------------------------------------------------------------------
+
+    def apply_config(self, config: Config) -> None:
+        """Put a new, already validated config in force; states of kept rules survive."""
+        with self.lock:
+            self.windows.set_retention(window_retention(config), now=self.clock.now())
+        self.engine = AlertEngine(
+            config.links,
+            [s for s in self.engine.states() if s.rule in {r.name for r in config.rules}],
+        )
+        self.self_engine = AlertEngine(config.links, self.self_engine.states())
+        self.metrics.export_window = config.export.window
+        self.sync.backfill, self.sync.overlap = config.poll.backfill, config.poll.overlap
+        self._overview_fields = {str(k): v for k, v in config.overview_fields.items()}
+        old_poll, self.config = self.config.poll, config
+        if self.scheduler.running and config.poll != old_poll:
+            self.scheduler.reschedule_job(
+                "calls", trigger="interval", seconds=config.poll.calls_every.total_seconds()
+            )
+            self.scheduler.reschedule_job(
+                "overview", trigger="interval", seconds=config.poll.overview_every.total_seconds()
+            )
+        log.info("config reloaded: %s", config.summary())
 
     def _failed(self, health: SyncHealth, endpoint: str, exc: ApiError | None) -> None:
         now = self.clock.now()

@@ -25,6 +25,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor import __version__
+from monitor.alerts import AlertState
 from monitor.clock import Clock
 from monitor.models import LATENCY_METRICS, Call, Overview
 from monitor.telepath.client import ClientEvent, PaginationStopped, RecordSkipped, RequestRecord
@@ -173,6 +174,20 @@ class MonitorMetrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
             registry=r,
         )
+        self.rule_evaluation = Histogram(
+            "telepath_monitor_rule_evaluation_duration_seconds",
+            "Time to evaluate every rule after a poll.",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=r,
+        )
+        self.config_reloads = Counter(
+            "telepath_monitor_config_reloads",
+            "Config reloads by result (ok, error); on error the old config stays in force.",
+            ["result"],
+            registry=r,
+        )
+        #: Returns the alert states for the alerts gauge; the daemon sets it.
+        self.alert_states: Callable[[], Sequence[AlertState]] = list
         build = Gauge(
             "telepath_monitor_build_info",
             "Version of telepath-monitor and Python; always 1.",
@@ -303,7 +318,25 @@ class _WindowCollector(Collector):
             "telepath_monitor_window_calls_held", "Calls held in the windows.", value=held
         )
         yield from self._sync_lag(now)
+        yield self._alerts()
         yield from self._overview_families(now)
+
+    def _alerts(self) -> Metric:
+        family = GaugeMetricFamily(
+            "telepath_monitor_alerts",
+            "Alerts by rule, severity and state (pending, firing, no_data).",
+            labels=["rule", "severity", "state"],
+        )
+        counts: dict[tuple[str, str, str], int] = {}
+        for st in self._metrics.alert_states():
+            state = st.display_state
+            if state == "inactive":
+                continue
+            key = (st.rule, st.severity or "", state)
+            counts[key] = counts.get(key, 0) + 1
+        for labels, count in sorted(counts.items()):
+            family.add_metric(list(labels), count)
+        return family
 
     def _sync_lag(self, now: datetime) -> Iterable[Metric]:
         watermark = self._watermark()

@@ -65,24 +65,36 @@ class MetricsServer:
     def __init__(
         self, host: str, port: int, registry: CollectorRegistry, readiness: Readiness
     ) -> None:
-        self._server = _Server((host, port), _Handler)
-        self._server.registry = registry
-        self._server.readiness = readiness
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="metrics-server", daemon=True
-        )
+        self._bind = (host, port)
+        self._registry = registry
+        self._readiness = readiness
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
 
     @property
     def address(self) -> tuple[str, int]:
+        """The bound address (the real port when 0 was asked for); after :meth:`start`."""
+        if self._server is None:
+            raise RuntimeError("the metrics server is not started")
         host, port = self._server.server_address[:2]
         return str(host), int(port)
 
     def start(self) -> None:
+        """Bind and serve from a background thread."""
+        server = _Server(self._bind, _Handler)
+        server.registry = self._registry
+        server.readiness = self._readiness
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="metrics-server", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
         """Stop serving and release the port; safe whether or not it was started."""
-        if self._thread.is_alive():
-            self._server.shutdown()
-            self._thread.join(timeout=5)
+        if self._server is None or self._thread is None:
+            return
+        self._server.shutdown()
+        self._thread.join(timeout=5)
         self._server.server_close()
+        self._server = None

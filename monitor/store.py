@@ -8,9 +8,11 @@ its changes in one transaction.
 
 from __future__ import annotations
 
+import json
+import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +20,8 @@ from typing import Final
 
 from monitor.errors import MonitorError
 from monitor.models import Call
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION: Final = 1
 
@@ -38,6 +42,12 @@ CREATE TABLE IF NOT EXISTS calls (
     gateway_ms  REAL
 );
 CREATE INDEX IF NOT EXISTS calls_by_start ON calls (start_ts);
+CREATE TABLE IF NOT EXISTS alert_states (
+    rule   TEXT NOT NULL,
+    grp    TEXT NOT NULL,
+    state  TEXT NOT NULL,
+    PRIMARY KEY (rule, grp)
+);
 """
 
 
@@ -173,3 +183,30 @@ class StateStore:
                 (start, finish),
             )
         return cursor.rowcount
+
+    # --- alert states ------------------------------------------------------------------
+
+    def save_alert_states(self, states: Sequence[Mapping[str, object]]) -> None:
+        """Replace every stored alert state with these (``AlertState.to_dict`` forms)."""
+        rows = [
+            (str(state["rule"]), str(state.get("group") or ""), json.dumps(state, sort_keys=True))
+            for state in states
+        ]
+        with self.transaction() as db:
+            db.execute("DELETE FROM alert_states")
+            db.executemany("INSERT INTO alert_states VALUES (?, ?, ?)", rows)
+
+    def load_alert_states(self) -> list[dict[str, object]]:
+        """Stored alert states; a row that is not valid JSON is skipped (and said so)."""
+        with self._lock:
+            rows = self._db.execute("SELECT rule, grp, state FROM alert_states").fetchall()
+        states: list[dict[str, object]] = []
+        for rule, group, text in rows:
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError:
+                log.warning("ignoring a damaged stored alert state for %s/%s", rule, group)
+                continue
+            if isinstance(value, dict):
+                states.append(value)
+        return states

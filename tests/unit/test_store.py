@@ -93,3 +93,23 @@ def test_a_newer_schema_is_refused(tmp_path):
     store.close()
     with pytest.raises(StateError, match="newer"):
         StateStore(path)
+
+
+def test_alert_states_replace_and_survive_reopening(tmp_path):
+    """Saved alert states replace the previous set and are read back by the next process."""
+    path = tmp_path / "s.db"
+    store = StateStore(path)
+    store.save_alert_states([{"rule": "a", "group": "conn_1", "state": "firing"}])
+    store.save_alert_states([{"rule": "b", "group": None, "state": "pending"}])
+    store.close()
+    assert StateStore(path).load_alert_states() == [
+        {"rule": "b", "group": None, "state": "pending"}
+    ]
+
+
+def test_a_damaged_alert_state_row_is_skipped(tmp_path):
+    """A row that is not JSON is skipped with a warning, not a crash at start-up."""
+    store = StateStore(tmp_path / "s.db")
+    with store.transaction() as db:
+        db.execute("INSERT INTO alert_states VALUES ('a', '', '{not json')")
+    assert store.load_alert_states() == []

@@ -165,13 +165,15 @@ class Daemon:
 
     def stop(self) -> None:
         """Stop taking work, let a running poll finish, then release everything."""
-        log.info("stopping: waiting for running polls to finish")
-        if self.scheduler.running:
+        running = self.scheduler.running
+        if running:
+            log.info("stopping: waiting for running polls to finish")
             self.scheduler.shutdown(wait=True)
         self.server.stop()
         self.client.close()
         self.store.close()
-        log.info("stopped")
+        if running:
+            log.info("stopped")
 
     # --- jobs --------------------------------------------------------------------------
 

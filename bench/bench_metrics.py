@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import platform
 import random
 import statistics
 import sys
@@ -24,8 +22,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
+from machine import machine
 from prometheus_client import disable_created_metrics, generate_latest
 
 from monitor.clock import ManualClock
@@ -38,22 +36,6 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 RETENTION = timedelta(hours=1)
 EXPORT_WINDOW = timedelta(minutes=5)
 STATUSES = ("connected", "connected", "connected", "disconnected")
-
-
-def machine() -> str:
-    """Platform, Python, cores and CPU model, for the figures' context."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{platform.platform()}, {platform.python_implementation()} "
-        f"{platform.python_version()}, {os.cpu_count()} CPUs, {model}"
-    )
 
 
 def generate(n: int, trunks: int, span: timedelta, seed: int = 1) -> Iterator[Call]:

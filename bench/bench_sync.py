@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -29,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from machine import machine
 from pydantic import SecretStr
 
 from monitor.clock import ManualClock
@@ -53,22 +52,6 @@ OVERLAP = timedelta(minutes=10)  # the config default of poll.overlap
 #: The client's own budget, lifted like the simulator's limit: we measure our work, not
 #: the wait. With the default 6,000 requests/minute a backfill runs at most 100 pages/s.
 UNLIMITED_RPM = 10**9
-
-
-def machine() -> str:
-    """Platform, Python, cores and CPU model, for the figures' context."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{platform.platform()}, {platform.python_implementation()} "
-        f"{platform.python_version()}, {os.cpu_count()} CPUs, {model}"
-    )
 
 
 def rate(n: int, seconds: float) -> str:

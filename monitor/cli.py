@@ -68,7 +68,7 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "run",
         help="the daemon: poll, export metrics, evaluate rules, alert",
         description="Poll the Telepath API, keep latency windows, serve /metrics, /healthz "
-        "and /readyz. Stops cleanly on SIGTERM or SIGINT.",
+        "and /readyz. Reloads the config on SIGHUP; stops cleanly on SIGTERM or SIGINT.",
     )
     _add_settings_flags(parser, *RUN_SETTINGS)
     parser.set_defaults(handler=_run)

@@ -12,11 +12,14 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-## tools: programs the tests call that pip cannot install (promtool, from Debian)
+## tools: programs the tests call that pip cannot install: promtool and Alertmanager (Debian)
+DEBIAN_TOOLS := promtool:prometheus prometheus-alertmanager:prometheus-alertmanager
 tools:
-	@command -v promtool >/dev/null || { \
-	  echo "installing promtool (Debian package prometheus)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
+	@missing=""; for pair in $(DEBIAN_TOOLS); do \
+	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
 ## test: the whole suite: lint, format check, strict typing, then every test
 test: $(STAMP) tools

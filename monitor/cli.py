@@ -20,6 +20,7 @@ from monitor.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from monitor.alerts import AlertState
+    from monitor.config import Config
     from monitor.daemon import Daemon
     from monitor.rules import Observation
 
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(commands)
     _add_check(commands)
     _add_once(commands)
+    _add_test_notify(commands)
     _add_simulate(commands)
     return parser
 
@@ -75,12 +77,11 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _run(args: argparse.Namespace) -> int:
-    from monitor.config import load_config
     from monitor.daemon import Daemon
 
     settings = settings_from(args, *RUN_SETTINGS)
     settings.require_api_key()
-    config = load_config(settings.config)
+    config = load_config_file(settings.config)
     daemon = Daemon(settings, config)
     watcher = ConfigWatcher(settings.config, daemon)
     daemon.start()
@@ -116,12 +117,11 @@ class ConfigWatcher:
             self.reload("SIGHUP" if hup else "file change")
 
     def reload(self, why: str) -> bool:
-        from monitor.config import load_config
         from monitor.errors import ConfigError
 
         log = logging.getLogger("monitor.reload")
         try:
-            config = load_config(self.path)
+            config = load_config_file(self.path)
         except ConfigError as exc:
             log.error("config reload (%s) refused, the old config stays in force:\n%s", why, exc)
             self.daemon.metrics.config_reloads.labels("error").inc()
@@ -129,6 +129,50 @@ class ConfigWatcher:
         self.daemon.apply_config(config)
         self.daemon.metrics.config_reloads.labels("ok").inc()
         return True
+
+
+# --- test-notify -----------------------------------------------------------------------
+
+TEST_NOTIFY_SETTINGS = ("config", "log_level", "log_format")
+
+
+def _add_test_notify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "test-notify",
+        help="send a test alert through one notifier",
+        description="Send a clearly marked test alert through the notifier NAME of the config "
+        "and report whether it was delivered. Nothing is queued or retried.",
+    )
+    parser.add_argument("name", metavar="NAME", help="a notifier name from the config")
+    _add_settings_flags(parser, *TEST_NOTIFY_SETTINGS)
+    parser.set_defaults(handler=_test_notify)
+
+
+def _test_notify(args: argparse.Namespace) -> int:
+    from monitor.clock import SystemClock
+    from monitor.errors import DeliveryError
+    from monitor.notify.sample import sample_notification
+    from monitor.notify.senders import build_sender
+
+    settings = settings_from(args, *TEST_NOTIFY_SETTINGS)
+    config = load_config_file(settings.config)
+    spec = config.notifiers.get(args.name)
+    if spec is None:
+        names = ", ".join(sorted(config.notifiers)) or "none are configured"
+        print(f"telepath-monitor: no notifier {args.name!r} (notifiers: {names})", file=sys.stderr)
+        return 2
+    clock = SystemClock()
+    sender = build_sender(args.name, spec, clock, None)
+    try:
+        sender.send(sample_notification(args.name, config.links, clock.now()))
+    except DeliveryError as exc:
+        hint = "a retry may succeed" if exc.transient else "a retry would fail the same way"
+        print(f"test notification to {args.name} ({spec.type}) failed: {exc} ({hint})")
+        return 1
+    finally:
+        sender.close()
+    print(f"test notification delivered to {args.name} ({spec.type})")
+    return 0
 
 
 # --- once ------------------------------------------------------------------------------
@@ -153,12 +197,11 @@ def _add_once(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 def _once(args: argparse.Namespace) -> int:
     import json
 
-    from monitor.config import load_config
     from monitor.daemon import Daemon
 
     settings = settings_from(args, *ONCE_SETTINGS)
     settings.require_api_key()
-    daemon = Daemon(settings, load_config(settings.config))
+    daemon = Daemon(settings, load_config_file(settings.config))
     try:
         now, rows = once_report(daemon, notify=args.notify)
     finally:
@@ -183,9 +226,8 @@ def once_report(
     observations = daemon.observe(now)
     engine = AlertEngine(daemon.config.links, daemon.engine.states())
     intents = engine.step(observations, now)
-    if notify:
-        for intent in intents:
-            daemon.deliver(intent)
+    if notify and intents:
+        daemon.send_now(intents)
     return now, [_once_row(o, engine.get(o.rule.name, o.group)) for o in observations]
 
 
@@ -277,6 +319,16 @@ def settings_from(args: argparse.Namespace, *names: str) -> Settings:
         register_secret(settings.api_key.get_secret_value())
     configure_logging(settings.logging_level, settings.log_format)
     return settings
+
+
+def load_config_file(path: Path) -> Config:
+    """Load a config and register its secrets for redaction before anything logs."""
+    from monitor.config import load_config
+
+    config = load_config(path)
+    for secret in config.secrets():
+        register_secret(secret)
+    return config
 
 
 def wait_for_stop_signal(on_tick: Callable[[bool], None] | None = None) -> None:

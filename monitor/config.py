@@ -42,12 +42,14 @@ from pydantic import (
     SecretStr,
     TypeAdapter,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from monitor import yamlpos
 from monitor.errors import ConfigError
+from monitor.notify.signing import secret_key
 from monitor.yamlpos import Loc, Mark, Positions, Problem
 
 Severity = Literal["warning", "critical"]
@@ -327,6 +329,8 @@ class SlackNotifier(_Frozen):
     channel: str | None = None
     username: str | None = None
     timeout: Duration = timedelta(seconds=10)
+    #: Web API base for bot-token mode; change it only for a Slack-compatible service.
+    api_url: HttpUrl = "https://slack.com/api/"
 
     @model_validator(mode="after")
     def _one_mode(self) -> SlackNotifier:
@@ -352,6 +356,16 @@ class WebhookNotifier(_Frozen):
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
     timeout: Duration = timedelta(seconds=10)
 
+    @field_validator("secret")
+    @classmethod
+    def _whsec_is_base64(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                secret_key(value.get_secret_value())
+            except ValueError as exc:
+                raise PydanticCustomError("secret", str(exc)) from None
+        return value
+
 
 class AlertmanagerNotifier(_Frozen):
     """Prometheus Alertmanager (base URL); alerts are re-posted every ``resend_every``."""
@@ -373,6 +387,19 @@ Notifier = Annotated[
     SlackNotifier | WebhookNotifier | AlertmanagerNotifier | ConsoleNotifier,
     Field(discriminator="type"),
 ]
+
+
+class Delivery(_Frozen):
+    """How the outbox retries: exponential backoff with jitter, then dead letters."""
+
+    #: First retry after about this long; each further retry waits twice as long...
+    retry_initial: Duration = timedelta(seconds=5)
+    #: ...up to this (a receiver's Retry-After is honoured even when longer).
+    retry_max: Duration = timedelta(minutes=10)
+    #: A notification still undelivered after this long is dead-lettered.
+    max_age: Duration = timedelta(hours=24)
+    #: Delivered and dead-lettered entries are kept this long for inspection.
+    keep: Duration = timedelta(days=7)
 
 
 class Defaults(_Frozen):
@@ -523,9 +550,21 @@ class Config(_Frozen):
     #: Overview metric -> JSON field (dotted path) to read it from, when the usual names miss.
     overview_fields: dict[OverviewMetric, str] = Field(default_factory=dict)
     notifiers: dict[str, Notifier] = Field(default_factory=dict)
+    delivery: Delivery = Delivery()
     defaults: Defaults = Defaults()
     sync_failing: SyncFailing = SyncFailing()
     rules: tuple[Rule, ...] = ()
+
+    def secrets(self) -> list[str]:
+        """Every secret value in the notifiers (URLs, tokens, signing secrets, header
+        values), for log redaction."""
+        out: list[str] = []
+        for spec in self.notifiers.values():
+            for value in dict(spec).values():
+                if isinstance(value, SecretStr):
+                    out.append(value.get_secret_value())
+            out += getattr(spec, "headers", {}).values()
+        return out
 
     def summary(self) -> str:
         """One line for ``check`` and logs, e.g. ``4 rules, 2 notifiers``."""
@@ -543,6 +582,7 @@ _SECTIONS: Final[dict[str, Any]] = {
     "export": Export,
     "overview_fields": dict[OverviewMetric, FieldPath],
     "notifiers": dict[NotifierName, Notifier],
+    "delivery": Delivery,
     "defaults": Defaults,
     "sync_failing": _SyncFailingSpec,
 }
@@ -952,6 +992,7 @@ class _Loader:
             export=sections.get("export") or Export(),
             overview_fields=sections.get("overview_fields") or {},
             notifiers=sections.get("notifiers") or {},
+            delivery=sections.get("delivery") or Delivery(),
             defaults=defaults,
             sync_failing=SyncFailing(
                 after=sync.after,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import TextIO
 
 import httpx
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -19,9 +20,18 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from monitor.alerts import AlertEngine, AlertState, Intent
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config, Rule
-from monitor.errors import ApiError, AuthError
+from monitor.errors import ApiError, AuthError, DeliveryError
 from monitor.metrics import MonitorMetrics
 from monitor.models import Overview
+from monitor.notify.alertmanager import AlertmanagerSender, FiringAlert
+from monitor.notify.base import Sender
+from monitor.notify.outbox import (
+    DeliveryThreads,
+    DeliveryWorker,
+    group_flags,
+    notifications_for,
+)
+from monitor.notify.senders import build_senders, close_senders
 from monitor.rules import Observation, evaluate
 from monitor.server import MetricsServer
 from monitor.settings import Settings, parse_listen
@@ -35,6 +45,17 @@ log = logging.getLogger(__name__)
 #: /readyz fails when no sync succeeded for this many poll intervals (at least a minute).
 READY_INTERVALS = 3
 SYNC_FAILING = "monitor-sync-failing"
+
+
+def _log_intent(intent: Intent) -> None:
+    where = f" trunk {intent.group}" if intent.group else ""
+    value = "no data" if intent.value is None else f"{intent.value:g}"
+    log.log(
+        logging.INFO if intent.kind == "resolved" else logging.WARNING,
+        "alert %s: %s%s %s value %s threshold %s (%s)",
+        intent.kind, intent.rule.name, where, intent.severity, value,
+        intent.threshold, intent.alert_id,
+    )  # fmt: skip
 
 
 def sync_failing_rule(config: Config) -> Rule:
@@ -72,6 +93,7 @@ class Daemon:
         config: the loaded alerts.yaml.
         clock: time for sync, windows and metrics.
         http: an ``httpx.Client`` for the API (tests may pass their own).
+        console: where the console notifier writes (standard output by default).
     """
 
     def __init__(
@@ -81,6 +103,7 @@ class Daemon:
         *,
         clock: Clock | None = None,
         http: httpx.Client | None = None,
+        console: TextIO | None = None,
     ) -> None:
         self.settings = settings
         self.config = config
@@ -121,6 +144,13 @@ class Daemon:
         self.engine = AlertEngine(config.links, [s for s in states if s.rule != SYNC_FAILING])
         self.self_engine = AlertEngine(config.links, [s for s in states if s.rule == SYNC_FAILING])
         self.metrics.alert_states = self.alert_states
+        self.metrics.outbox_stats = lambda: self.store.outbox_stats(self.clock.now())
+        self._console = console
+        self.senders: dict[str, Sender] = build_senders(
+            config.notifiers, self.clock, self.store, console=console
+        )
+        self.delivery = self._worker()
+        self.delivery_threads = DeliveryThreads(self.delivery)
         self.calls_health = SyncHealth()
         self.overview_health = SyncHealth()
         host, port = parse_listen(settings.listen)
@@ -141,6 +171,15 @@ class Daemon:
                 log.warning("ignoring a stored alert state that cannot be read: %s", exc)
         return states
 
+    def _worker(self) -> DeliveryWorker:
+        return DeliveryWorker(
+            self.store,
+            self.senders,
+            self.clock,
+            self.config.delivery,
+            listener=self.metrics.on_delivery,
+        )
+
     def alert_states(self) -> list[AlertState]:
         return self.engine.states() + self.self_engine.states()
 
@@ -148,6 +187,8 @@ class Daemon:
         """Restore state, serve /metrics, and start polling (the first poll at once)."""
         self.sync.restore()
         self.known_trunks.update(self.windows.trunks())
+        self.drop_unrouted()
+        self.delivery_threads.start()
         self.server.start()
         host, port = self.server.address
         log.info("serving /metrics, /healthz and /readyz on %s:%d", host, port)
@@ -161,7 +202,17 @@ class Daemon:
             self.poll_overview, "interval", seconds=poll.overview_every.total_seconds(),
             id="overview", next_run_time=now,
         )  # fmt: skip
+        self._schedule_alertmanager()
+        self.scheduler.add_job(self.prune_outbox, "interval", hours=1, id="prune-outbox")
         self.scheduler.start()
+
+    def _schedule_alertmanager(self) -> None:
+        for name, sender in self.senders.items():
+            if isinstance(sender, AlertmanagerSender):
+                self.scheduler.add_job(
+                    self.refresh_alertmanager, "interval", args=[name],
+                    seconds=sender.resend_every.total_seconds(), id=f"alertmanager-{name}",
+                )  # fmt: skip
 
     def stop(self) -> None:
         """Stop taking work, let a running poll finish, then release everything."""
@@ -169,6 +220,8 @@ class Daemon:
         if running:
             log.info("stopping: waiting for running polls to finish")
             self.scheduler.shutdown(wait=True)
+        self.delivery_threads.stop()
+        close_senders(self.senders)
         self.server.stop()
         self.client.close()
         self.store.close()
@@ -251,13 +304,16 @@ class Daemon:
             if sync_ok:
                 intents += self.engine.step(self.observe(now), now)
             intents += self.self_engine.step([self._sync_failing(now)], now)
-            self.store.save_alert_states([s.to_dict() for s in self.alert_states()])
+            notifications = notifications_for(intents, group_flags(self.senders), now)
+            self.store.save_alert_states([s.to_dict() for s in self.alert_states()], notifications)
         except Exception:
             log.exception("evaluating rules failed unexpectedly")
             return []
         self.metrics.rule_evaluation.observe(self.clock.monotonic() - started)
         for intent in intents:
-            self.deliver(intent)
+            _log_intent(intent)
+        if notifications:
+            self.delivery_threads.wake()
         return intents
 
     def _sync_failing(self, now: datetime) -> Observation:
@@ -268,16 +324,53 @@ class Daemon:
             seconds = 0.0
         return Observation(rule=rule, group=None, value=seconds, calls=0)
 
-    def deliver(self, intent: Intent) -> None:
-        """Hand an intent to the notifiers (for now: the log)."""
-        where = f" trunk {intent.group}" if intent.group else ""
-        value = "no data" if intent.value is None else f"{intent.value:g}"
-        log.log(
-            logging.INFO if intent.kind == "resolved" else logging.WARNING,
-            "alert %s: %s%s %s value %s threshold %s (%s)",
-            intent.kind, intent.rule.name, where, intent.severity, value,
-            intent.threshold, intent.alert_id,
-        )  # fmt: skip
+    # --- notifications -------------------------------------------------------------------
+
+    def send_now(self, intents: list[Intent]) -> int:
+        """Queue intents and deliver them at once, without the threads (``once --notify``);
+        returns how many notifications were delivered."""
+        notifications = notifications_for(intents, group_flags(self.senders), self.clock.now())
+        self.store.enqueue(notifications)
+        return sum(self.delivery.deliver_due(name) for name in self.senders)
+
+    def drop_unrouted(self) -> None:
+        """Dead-letter pending entries of notifiers no longer configured."""
+        for name in self.store.pending_notifiers():
+            if name not in self.senders:
+                self.delivery.deliver_due(name)
+
+    def refresh_alertmanager(self, name: str) -> None:
+        """Re-post the firing alerts routed to one Alertmanager; never raises."""
+        sender = self.senders.get(name)
+        if not isinstance(sender, AlertmanagerSender):
+            return
+        rules = {r.name: r for r in self.config.rules}
+        rules[SYNC_FAILING] = sync_failing_rule(self.config)
+        firing = [
+            FiringAlert(rule, st.group, st.severity, st.alert_id, st.started_at, st.last_value)
+            for st in self.alert_states()
+            if st.state == "firing"
+            and st.severity is not None
+            and st.alert_id is not None
+            and st.started_at is not None
+            and (rule := rules.get(st.rule)) is not None
+            and name in rule.notifiers_for(st.severity)
+        ]
+        try:
+            sender.refresh(firing)
+        except DeliveryError as exc:
+            self.metrics.notifications_failed.labels(name).inc()
+            log.warning("re-posting %d firing alerts to %s failed: %s", len(firing), name, exc)
+        except Exception:
+            log.exception("re-posting firing alerts to %s failed unexpectedly", name)
+
+    def prune_outbox(self) -> None:
+        """Forget delivered and dead entries older than ``delivery.keep``."""
+        try:
+            self.store.prune_outbox(self.clock.now() - self.config.delivery.keep)
+            self.store.prune_slack_messages()
+        except Exception:
+            log.exception("pruning the outbox failed")
 
     # --- reload ------------------------------------------------------------------------
 
@@ -293,7 +386,10 @@ class Daemon:
         self.metrics.export_window = config.export.window
         self.sync.backfill, self.sync.overlap = config.poll.backfill, config.poll.overlap
         self._overview_fields = {str(k): v for k, v in config.overview_fields.items()}
-        old_poll, self.config = self.config.poll, config
+        old, self.config = self.config, config
+        old_poll = old.poll
+        if config.notifiers != old.notifiers or config.delivery != old.delivery:
+            self._replace_senders()
         if self.scheduler.running and config.poll != old_poll:
             self.scheduler.reschedule_job(
                 "calls", trigger="interval", seconds=config.poll.calls_every.total_seconds()
@@ -302,6 +398,23 @@ class Daemon:
                 "overview", trigger="interval", seconds=config.poll.overview_every.total_seconds()
             )
         log.info("config reloaded: %s", config.summary())
+
+    def _replace_senders(self) -> None:
+        running = self.scheduler.running
+        self.delivery_threads.stop()
+        close_senders(self.senders)
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("alertmanager-"):
+                job.remove()
+        self.senders = build_senders(
+            self.config.notifiers, self.clock, self.store, console=self._console
+        )
+        self.delivery = self._worker()
+        self.delivery_threads = DeliveryThreads(self.delivery)
+        self.drop_unrouted()
+        if running:
+            self.delivery_threads.start()
+            self._schedule_alertmanager()
 
     def _failed(self, health: SyncHealth, endpoint: str, exc: ApiError | None) -> None:
         now = self.clock.now()

@@ -28,6 +28,7 @@ from monitor import __version__
 from monitor.alerts import AlertState
 from monitor.clock import Clock
 from monitor.models import LATENCY_METRICS, Call, Overview
+from monitor.notify.outbox import DeliveryEvent
 from monitor.telepath.client import ClientEvent, PaginationStopped, RecordSkipped, RequestRecord
 from monitor.windows import CallWindows, WindowView
 
@@ -186,8 +187,29 @@ class MonitorMetrics:
             ["result"],
             registry=r,
         )
+        self.notifications_sent = Counter(
+            "telepath_monitor_notifications_sent",
+            "Notifications delivered, by notifier.",
+            ["notifier"],
+            registry=r,
+        )
+        self.notifications_failed = Counter(
+            "telepath_monitor_notifications_failed",
+            "Delivery attempts that failed and will be retried, by notifier.",
+            ["notifier"],
+            registry=r,
+        )
+        self.notifications_dead_lettered = Counter(
+            "telepath_monitor_notifications_dead_lettered",
+            "Notifications given up on, by notifier and reason (rejected, expired).",
+            ["notifier", "reason"],
+            registry=r,
+        )
         #: Returns the alert states for the alerts gauge; the daemon sets it.
         self.alert_states: Callable[[], Sequence[AlertState]] = list
+        #: Returns (notifier, pending entries, oldest pending age in seconds or None) rows
+        #: for the outbox gauges; the daemon sets it.
+        self.outbox_stats: Callable[[], Sequence[tuple[str, int, float | None]]] = list
         build = Gauge(
             "telepath_monitor_build_info",
             "Version of telepath-monitor and Python; always 1.",
@@ -212,6 +234,15 @@ class MonitorMetrics:
             self.records_skipped.labels(event.endpoint, event.reason).inc()
         elif isinstance(event, PaginationStopped):
             self.pagination_stopped.labels(event.endpoint, event.reason).inc()
+
+    def on_delivery(self, event: DeliveryEvent) -> None:
+        """Listener for :class:`~monitor.notify.outbox.DeliveryWorker`."""
+        if event.outcome == "delivered":
+            self.notifications_sent.labels(event.notifier).inc()
+        elif event.outcome == "failed":
+            self.notifications_failed.labels(event.notifier).inc()
+        else:
+            self.notifications_dead_lettered.labels(event.notifier, event.reason or "").inc()
 
     def on_new_calls(self, calls: Sequence[Call]) -> None:
         """Feed cumulative series with newly ingested calls."""
@@ -319,7 +350,25 @@ class _WindowCollector(Collector):
         )
         yield from self._sync_lag(now)
         yield self._alerts()
+        yield from self._outbox()
         yield from self._overview_families(now)
+
+    def _outbox(self) -> Iterable[Metric]:
+        depth = GaugeMetricFamily(
+            "telepath_monitor_outbox_depth",
+            "Notifications waiting to be delivered, by notifier.",
+            labels=["notifier"],
+        )
+        oldest = GaugeMetricFamily(
+            "telepath_monitor_outbox_oldest_pending_age_seconds",
+            "Age of the oldest notification waiting to be delivered, by notifier.",
+            labels=["notifier"],
+        )
+        for notifier, pending, age in self._metrics.outbox_stats():
+            depth.add_metric([notifier], pending)
+            if age is not None:
+                oldest.add_metric([notifier], age)
+        yield from (depth, oldest)
 
     def _alerts(self) -> Metric:
         family = GaugeMetricFamily(

@@ -1,9 +1,10 @@
 """Durable state in SQLite: the only module with SQL.
 
 What survives a restart: the sync watermark and the recent calls (so windows refill
-without re-reading the API and no call is counted twice). Later concerns (alert
-states, the notification outbox) add their tables here, and a tick commits all of
-its changes in one transaction.
+without re-reading the API and no call is counted twice), alert states, and the
+notification outbox. An evaluation commits its alert states and the notifications
+they cause in one transaction, so a kill can neither lose a notification nor send one
+twice for the same transition.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import Any, Final, Literal
 
 from monitor.errors import MonitorError
 from monitor.models import Call
+from monitor.notify.base import Notification
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,60 @@ CREATE TABLE IF NOT EXISTS alert_states (
     state  TEXT NOT NULL,
     PRIMARY KEY (rule, grp)
 );
+CREATE TABLE IF NOT EXISTS outbox (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT NOT NULL UNIQUE,
+    notifier    TEXT NOT NULL,
+    event       TEXT NOT NULL,
+    rule        TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    created_ts  REAL NOT NULL,
+    status      TEXT NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    next_ts     REAL NOT NULL,
+    last_error  TEXT,
+    done_ts     REAL
+);
+CREATE INDEX IF NOT EXISTS outbox_by_status ON outbox (status, notifier, seq);
+CREATE TABLE IF NOT EXISTS slack_threads (
+    notifier  TEXT NOT NULL,
+    alert_id  TEXT NOT NULL,
+    channel   TEXT NOT NULL,
+    ts        TEXT NOT NULL,
+    PRIMARY KEY (notifier, alert_id)
+);
+CREATE TABLE IF NOT EXISTS slack_messages (
+    notifier  TEXT NOT NULL,
+    channel   TEXT NOT NULL,
+    ts        TEXT NOT NULL,
+    alerts    TEXT NOT NULL,
+    resolved  TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (notifier, channel, ts)
+);
 """
+
+OutboxStatus = Literal["pending", "delivered", "dead"]
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One stored notification and its delivery bookkeeping."""
+
+    seq: int
+    notification: Notification
+    status: OutboxStatus
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    done_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SlackThread:
+    """Where an alert's firing message went in bot-token mode, to thread what follows."""
+
+    channel: str
+    ts: str
 
 
 class StateError(MonitorError):
@@ -186,8 +242,13 @@ class StateStore:
 
     # --- alert states ------------------------------------------------------------------
 
-    def save_alert_states(self, states: Sequence[Mapping[str, object]]) -> None:
-        """Replace every stored alert state with these (``AlertState.to_dict`` forms)."""
+    def save_alert_states(
+        self,
+        states: Sequence[Mapping[str, object]],
+        notifications: Sequence[Notification] = (),
+    ) -> None:
+        """Replace every stored alert state with these (``AlertState.to_dict`` forms) and
+        queue the notifications they cause, in one transaction."""
         rows = [
             (str(state["rule"]), str(state.get("group") or ""), json.dumps(state, sort_keys=True))
             for state in states
@@ -195,6 +256,7 @@ class StateStore:
         with self.transaction() as db:
             db.execute("DELETE FROM alert_states")
             db.executemany("INSERT INTO alert_states VALUES (?, ?, ?)", rows)
+            _enqueue(db, notifications)
 
     def load_alert_states(self) -> list[dict[str, object]]:
         """Stored alert states; a row that is not valid JSON is skipped (and said so)."""
@@ -210,3 +272,176 @@ class StateStore:
             if isinstance(value, dict):
                 states.append(value)
         return states
+
+    # --- outbox ------------------------------------------------------------------------
+
+    def enqueue(self, notifications: Sequence[Notification]) -> None:
+        """Queue notifications; one whose id is already queued is left as it was."""
+        with self.transaction() as db:
+            _enqueue(db, notifications)
+
+    def next_pending(self, notifier: str) -> OutboxEntry | None:
+        """The oldest pending entry of a notifier: each notifier delivers in order."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM outbox WHERE status = 'pending' AND notifier = ? "
+                "ORDER BY seq LIMIT 1",
+                (notifier,),
+            ).fetchone()
+        return None if row is None else _entry(row)
+
+    def pending_notifiers(self) -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT notifier FROM outbox WHERE status = 'pending' ORDER BY notifier"
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def mark_delivered(self, seq: int, at: datetime) -> None:
+        self._finish(seq, "delivered", at, None)
+
+    def mark_dead(self, seq: int, at: datetime, reason: str) -> None:
+        self._finish(seq, "dead", at, reason)
+
+    def mark_retry(self, seq: int, *, attempts: int, next_attempt_at: datetime, error: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE outbox SET attempts = ?, next_ts = ?, last_error = ? WHERE seq = ?",
+                (attempts, next_attempt_at.timestamp(), error, seq),
+            )
+
+    def _finish(self, seq: int, status: OutboxStatus, at: datetime, error: str | None) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE outbox SET status = ?, done_ts = ?, attempts = attempts + 1, "
+                "last_error = COALESCE(?, last_error) WHERE seq = ?",
+                (status, at.timestamp(), error, seq),
+            )
+
+    def outbox_entries(self, status: OutboxStatus | None = None) -> list[OutboxEntry]:
+        """Entries for inspection, oldest first; all of them when ``status`` is None."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM outbox WHERE ? IS NULL OR status = ? ORDER BY seq", (status, status)
+            ).fetchall()
+        return [_entry(row) for row in rows]
+
+    def outbox_stats(self, now: datetime) -> list[tuple[str, int, float | None]]:
+        """(notifier, pending entries, age of the oldest in seconds) per notifier."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT notifier, COUNT(*), MIN(created_ts) FROM outbox WHERE status = 'pending' "
+                "GROUP BY notifier ORDER BY notifier"
+            ).fetchall()
+        return [(str(n), int(c), max(0.0, now.timestamp() - float(t))) for n, c, t in rows]
+
+    def prune_outbox(self, done_before: datetime) -> int:
+        """Forget delivered and dead entries finished before ``done_before``."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM outbox WHERE status != 'pending' AND done_ts < ?",
+                (done_before.timestamp(),),
+            )
+        return cursor.rowcount
+
+    # --- Slack threads (bot-token mode) ------------------------------------------------
+
+    def save_slack_message(
+        self, notifier: str, thread: SlackThread, alerts: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Remember a posted firing message and which alerts it announced."""
+        ids = [str(a["id"]) for a in alerts]
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO slack_messages (notifier, channel, ts, alerts) "
+                "VALUES (?, ?, ?, ?)",
+                (notifier, thread.channel, thread.ts, json.dumps(list(alerts))),
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO slack_threads VALUES (?, ?, ?, ?)",
+                [(notifier, i, thread.channel, thread.ts) for i in ids],
+            )
+
+    def slack_thread(self, notifier: str, alert_id: str) -> SlackThread | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT channel, ts FROM slack_threads WHERE notifier = ? AND alert_id = ?",
+                (notifier, alert_id),
+            ).fetchone()
+        return None if row is None else SlackThread(str(row[0]), str(row[1]))
+
+    def resolve_in_slack_message(
+        self, notifier: str, thread: SlackThread, alert_ids: Sequence[str]
+    ) -> tuple[list[dict[str, Any]], list[str]] | None:
+        """Mark alerts of a firing message resolved; returns (its alerts, resolved ids)."""
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT alerts, resolved FROM slack_messages "
+                "WHERE notifier = ? AND channel = ? AND ts = ?",
+                (notifier, thread.channel, thread.ts),
+            ).fetchone()
+            if row is None:
+                return None
+            resolved = sorted(set(json.loads(row[1])) | set(alert_ids))
+            db.execute(
+                "UPDATE slack_messages SET resolved = ? "
+                "WHERE notifier = ? AND channel = ? AND ts = ?",
+                (json.dumps(resolved), notifier, thread.channel, thread.ts),
+            )
+            if set(resolved) >= {str(a["id"]) for a in json.loads(row[0])}:
+                db.execute(
+                    "DELETE FROM slack_threads WHERE notifier = ? AND channel = ? AND ts = ?",
+                    (notifier, thread.channel, thread.ts),
+                )
+        return json.loads(row[0]), resolved
+
+    def prune_slack_messages(self, keep: int = 10_000) -> None:
+        """Keep the newest ``keep`` remembered messages (thread targets of old alerts)."""
+        with self.transaction() as db:
+            db.execute(
+                "DELETE FROM slack_messages WHERE rowid NOT IN "
+                "(SELECT rowid FROM slack_messages ORDER BY rowid DESC LIMIT ?)",
+                (keep,),
+            )
+
+
+def _enqueue(db: sqlite3.Connection, notifications: Sequence[Notification]) -> None:
+    db.executemany(
+        "INSERT OR IGNORE INTO outbox (id, notifier, event, rule, body, created_ts, status, "
+        "next_ts) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
+        [
+            (
+                n.id,
+                n.notifier,
+                n.event,
+                n.rule,
+                json.dumps({"alerts": list(n.alerts), "test": n.test}, sort_keys=True),
+                n.created_at.timestamp(),
+                n.created_at.timestamp(),
+            )
+            for n in notifications
+        ],
+    )
+
+
+def _entry(row: Sequence[Any]) -> OutboxEntry:
+    """An outbox row (``SELECT *``, columns in table order) as an entry."""
+    body = json.loads(row[5])
+    created = datetime.fromtimestamp(row[6], UTC)
+    return OutboxEntry(
+        seq=int(row[0]),
+        notification=Notification(
+            id=row[1],
+            notifier=row[2],
+            event=row[3],
+            rule=row[4],
+            alerts=body["alerts"],
+            created_at=created,
+            test=bool(body.get("test", False)),
+        ),
+        status=row[7],
+        attempts=int(row[8]),
+        next_attempt_at=datetime.fromtimestamp(row[9], UTC),
+        last_error=row[10],
+        done_at=None if row[11] is None else datetime.fromtimestamp(row[11], UTC),
+    )

@@ -55,8 +55,16 @@ def make_daemon(tmp_path: Path, url: str, clock: ManualClock, config: str = CONF
 
 
 def capture(daemon: Daemon) -> list[Intent]:
+    """Collects the intents of every evaluation."""
     sent: list[Intent] = []
-    daemon.deliver = sent.append  # type: ignore[method-assign,assignment]
+    evaluate = daemon.evaluate
+
+    def recording(*, sync_ok: bool) -> list[Intent]:
+        intents = evaluate(sync_ok=sync_ok)
+        sent.extend(intents)
+        return intents
+
+    daemon.evaluate = recording  # type: ignore[method-assign]
     return sent
 
 

@@ -1,0 +1,1 @@
+"""Notifications: alert documents, the durable outbox, and one sender per notifier type."""

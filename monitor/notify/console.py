@@ -1,0 +1,71 @@
+"""The console notifier: alerts printed for people watching a terminal (the demo).
+
+One block per alert, coloured when the stream is a terminal. It never fails, so it
+needs no retries, but it still goes through the outbox like every notifier: what the
+demo shows is what a real receiver would have been sent.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from monitor.notify.base import Notification
+from monitor.notify.document import describe_value
+
+__all__ = ["ConsoleSender"]
+
+_COLOURS = {"critical": "\033[1;31m", "warning": "\033[1;33m", "resolved": "\033[1;32m"}
+_RESET = "\033[0m"
+
+
+class ConsoleSender:
+    """Writes each notification to ``stream`` (standard output by default)."""
+
+    groups = True
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def send(self, notification: Notification) -> None:
+        stream = self._stream or sys.stdout
+        colour = stream.isatty()
+        text = "".join(
+            format_block(notification.event, alert, test=notification.test, colour=colour)
+            for alert in notification.alerts
+        )
+        with self._lock:
+            stream.write(text)
+            stream.flush()
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def format_block(
+    event: str, alert: Mapping[str, Any], *, test: bool = False, colour: bool = False
+) -> str:
+    """One alert as a few indented lines."""
+    severity = str(alert.get("severity") or "")
+    tone = "resolved" if event == "resolved" else severity
+    title = f"{'[TEST] ' if test else ''}{event.upper()} {severity}"
+    if colour:
+        title = f"{_COLOURS.get(tone, '')}{title}{_RESET}"
+    trunk = (alert.get("group") or {}).get("trunk_id")
+    where = f"trunk {trunk}" if trunk else "all trunks"
+    lines = [
+        f"{title}  {alert['rule']} · {where}",
+        f"  {alert.get('summary') or alert['rule']}",
+        f"  {describe_value(alert)}",
+    ]
+    if event == "resolved" and alert.get("peak_value") is not None:
+        peak = describe_value({**alert, "value": alert["peak_value"]}, with_threshold=False)
+        lines.append(f"  peak while firing: {peak}")
+    for call in alert.get("offending_calls") or []:
+        lines.append(f"  · {call['id']}  {call.get('url') or ''}".rstrip())
+    if alert.get("runbook_url"):
+        lines.append(f"  runbook: {alert['runbook_url']}")
+    return "\n".join(lines) + "\n\n"

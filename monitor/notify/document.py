@@ -1,0 +1,143 @@
+"""The alert document: one alert as every notifier sees it, JSON-safe.
+
+An :class:`~monitor.alerts.Intent` holds Python objects (a Rule, Calls, datetimes). The
+outbox stores notifications as JSON, so intents are turned into documents when they
+are queued, and every notifier renders from the same document: the webhook sends it
+as the ``alert`` of its version 1 payload, Slack and the console format it for people,
+Alertmanager maps it to labels and annotations.
+
+Shape (the webhook contract; keys beyond the brief's are additive)::
+
+    {"id", "rule", "severity", "summary", "metric", "stat", "value", "threshold", "op",
+     "window_seconds", "group": {"trunk_id"?}, "started_at", "resolved_at",
+     "calls_in_window", "offending_calls": [{"id", "trunk_id", "start_time", "status",
+     "ai_latency_ms", "carrier_lag_ms", "gateway_processing_ms", "url"}], "links",
+     "event", "peak_value", "labels", "source", "runbook_url", "reason"}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from monitor.alerts import Intent, IntentKind
+from monitor.models import Call
+
+__all__ = [
+    "EVENTS",
+    "alert_document",
+    "describe_value",
+    "format_value",
+    "iso",
+    "status_of",
+    "unit_of",
+]
+
+#: Every ``event`` an alert document can carry, in the order an alert's life goes.
+EVENTS: Final[tuple[IntentKind, ...]] = (
+    "firing",
+    "escalated",
+    "deescalated",
+    "repeat",
+    "resolved",
+)
+
+
+def alert_document(intent: Intent) -> dict[str, Any]:
+    """The document for one intent."""
+    rule = intent.rule
+    links: dict[str, str] = {}
+    if intent.trunk_url is not None:
+        links["trunk"] = intent.trunk_url
+    if rule.runbook_url is not None:
+        links["runbook"] = rule.runbook_url
+    return {
+        "id": intent.alert_id,
+        "event": intent.kind,
+        "rule": rule.name,
+        "severity": intent.severity,
+        "summary": rule.summary,
+        "source": rule.source,
+        "metric": rule.metric,
+        "stat": rule.stat,
+        "value": intent.value,
+        "threshold": intent.threshold,
+        "op": rule.op,
+        "peak_value": intent.peak_value,
+        "window_seconds": None if rule.source == "overview" else int(rule.window.total_seconds()),
+        "group": {} if intent.group is None else {"trunk_id": intent.group},
+        "started_at": iso(intent.started_at),
+        "resolved_at": None if intent.resolved_at is None else iso(intent.resolved_at),
+        "calls_in_window": intent.calls_in_window,
+        "offending_calls": [_call(c, intent.links.get(c.id)) for c in intent.offending_calls],
+        "links": links,
+        "labels": dict(rule.labels),
+        "runbook_url": rule.runbook_url,
+        "reason": intent.reason,
+    }
+
+
+def status_of(event: str) -> str:
+    """The payload ``status``: ``resolved`` for a resolution, ``firing`` for the rest."""
+    return "resolved" if event == "resolved" else "firing"
+
+
+def unit_of(metric: str) -> str:
+    """How a metric's values read: ``ms`` for latencies, ``ratio`` or ``calls``."""
+    if metric == "failed_ratio":
+        return "ratio"
+    if metric == "call_count":
+        return "calls"
+    return "ms"
+
+
+def format_value(value: float | None, metric: str) -> str:
+    """A value for people: ``1,620 ms``, ``7.5%``, ``3 calls``, or ``no data``."""
+    if value is None:
+        return "no data"
+    unit = unit_of(metric)
+    if unit == "ratio":
+        return f"{value * 100:.3g}%"
+    if unit == "calls":
+        return f"{value:,.0f} calls"
+    return f"{value:,.0f} ms"
+
+
+def describe_value(alert: Mapping[str, Any], *, with_threshold: bool = True) -> str:
+    """E.g. ``p95 ai_latency_ms 1,620 ms (critical > 1,500 ms) over 5m, 143 calls``."""
+    metric = str(alert["metric"])
+    stat = f"{alert['stat']} " if alert.get("stat") else ""
+    text = f"{stat}{metric} {format_value(alert.get('value'), metric)}"
+    if alert.get("value") is None and alert.get("reason"):
+        text += f" ({alert['reason']})"
+    if with_threshold and alert.get("threshold") is not None:
+        text += f" ({alert['severity']} {alert['op']} {format_value(alert['threshold'], metric)})"
+    window = alert.get("window_seconds")
+    text += " from the account overview" if window is None else f" over {_span(int(window))}"
+    return f"{text}, {alert.get('calls_in_window', 0)} calls" if window is not None else text
+
+
+def _span(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _call(call: Call, url: str | None) -> dict[str, Any]:
+    return {
+        "id": call.id,
+        "trunk_id": call.trunk_id,
+        "start_time": iso(call.start_time),
+        "status": call.status,
+        "ai_latency_ms": call.ai_latency_ms,
+        "carrier_lag_ms": call.carrier_lag_ms,
+        "gateway_processing_ms": call.gateway_processing_ms,
+        "url": url,
+    }
+
+
+def iso(time: datetime) -> str:
+    """ISO 8601 in UTC with a Z, as every payload writes times."""
+    return time.isoformat().replace("+00:00", "Z")

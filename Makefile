@@ -38,8 +38,12 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
-## demo: for now the simulator on 127.0.0.1:8765; README shows how to run the daemon on it
-demo simulate: $(STAMP)
+## demo: simulator + daemon + alerts on this terminal (fires ~1.5 min in, resolves ~3 min in)
+demo: $(STAMP)
+	$(BIN)/telepath-monitor demo
+
+## simulate: only the Telepath-compatible simulator, on 127.0.0.1:8765
+simulate: $(STAMP)
 	$(BIN)/telepath-monitor simulate --scenario ai-spike
 
 clean:

@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_once(commands)
     _add_test_notify(commands)
     _add_simulate(commands)
+    _add_demo(commands)
     return parser
 
 
@@ -477,4 +478,53 @@ def _simulate(args: argparse.Namespace) -> int:
         print("  Ctrl-C stops it.", flush=True)
         wait_for_stop_signal()
     print("simulator stopped", flush=True)
+    return 0
+
+
+# --- demo ------------------------------------------------------------------------------
+
+#: Seconds between the demo's progress lines.
+DEMO_STATUS_EVERY = 15.0
+
+
+def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "demo",
+        help="simulator + daemon + alerts on this terminal, no credentials needed",
+        description="Start a simulated Telepath account whose trunk conn_sim02 slows down "
+        "about 45 s in, watch it with the daemon, and print the alerts as they fire and "
+        "resolve (about 1.5 and 3 minutes in). Everything stays on loopback; Ctrl-C stops.",
+    )
+    parser.add_argument(
+        "--listen",
+        default="127.0.0.1:19310",
+        help="host:port of /metrics, /healthz, /readyz (default 127.0.0.1:19310; :0 picks one)",
+    )
+    parser.add_argument("--log-level", dest="log_level", default="ERROR", help="default ERROR")
+    parser.set_defaults(handler=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import time
+
+    from monitor.demo import banner, build_demo, status_line
+
+    configure_logging(args.log_level.upper(), "text")
+    demo = build_demo(listen=args.listen)
+    try:
+        demo.daemon.start()
+        print(banner(demo), flush=True)
+        started = last = time.monotonic()
+
+        def tick(hup: bool) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last >= DEMO_STATUS_EVERY:
+                last = now
+                print(status_line(demo, now - started), flush=True)
+
+        wait_for_stop_signal(tick)
+    finally:
+        demo.stop()
+    print("demo stopped", flush=True)
     return 0

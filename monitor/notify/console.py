@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from monitor.notify.base import Notification
-from monitor.notify.document import describe_value
+from monitor.notify.document import describe_value, format_value
 
 __all__ = ["ConsoleSender"]
 
@@ -56,16 +56,17 @@ def format_block(
         title = f"{_COLOURS.get(tone, '')}{title}{_RESET}"
     trunk = (alert.get("group") or {}).get("trunk_id")
     where = f"trunk {trunk}" if trunk else "all trunks"
-    lines = [
-        f"{title}  {alert['rule']} · {where}",
-        f"  {alert.get('summary') or alert['rule']}",
-        f"  {describe_value(alert)}",
-    ]
-    if event == "resolved" and alert.get("peak_value") is not None:
-        peak = describe_value({**alert, "value": alert["peak_value"]}, with_threshold=False)
-        lines.append(f"  peak while firing: {peak}")
-    for call in alert.get("offending_calls") or []:
-        lines.append(f"  · {call['id']}  {call.get('url') or ''}".rstrip())
+    lines = [f"{title}  {alert['rule']} · {where}", f"  {alert.get('summary') or alert['rule']}"]
+    if event == "resolved":
+        # The worst calls of a healthy window explain nothing; the peak does.
+        lines.append(f"  now {describe_value(alert, with_threshold=False)}")
+        if alert.get("peak_value") is not None:
+            peak = format_value(alert["peak_value"], str(alert["metric"]))
+            lines.append(f"  peak while firing: {peak}")
+    else:
+        lines.append(f"  {describe_value(alert)}")
+        for call in alert.get("offending_calls") or []:
+            lines.append(f"  · {call['id']}  {call.get('url') or ''}".rstrip())
     if alert.get("runbook_url"):
         lines.append(f"  runbook: {alert['runbook_url']}")
     return "\n".join(lines) + "\n\n"

@@ -415,3 +415,24 @@ def test_the_delivery_threads_send_without_being_driven(tmp_path, simulator, clo
     finally:
         daemon.stop()
     assert request.json()["alert"]["group"] == {"trunk_id": "conn_sim02"}
+
+
+def test_once_notify_sends_what_the_step_would_send(tmp_path, simulator, clock, hook):
+    """`once --notify` delivers the step's notifications at once; alert states stay unsaved."""
+    from monitor.cli import once_report
+
+    server = simulator(scenario="ai-spike", calls_per_minute=300, incident_for=timedelta(minutes=4))
+    start, _ = server.incident
+    clock.advance((start + timedelta(minutes=2) - clock.now()).total_seconds())
+    spec = f"    type: webhook\n    url: {hook.url}/x\n"
+    config = spike_config(ops=spec).replace("for: 1m", "for: 0s")
+    daemon = make_daemon(tmp_path, server.url, clock, config)
+    try:
+        _, rows = once_report(daemon, notify=True)
+        saved = daemon.store.load_alert_states()
+    finally:
+        daemon.stop()
+    (request,) = hook.requests
+    assert request.json()["alert"]["group"] == {"trunk_id": "conn_sim02"}
+    assert [r["state"] for r in rows if r["group"] == "conn_sim02"] == ["firing"]
+    assert saved == []

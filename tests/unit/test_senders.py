@@ -283,5 +283,6 @@ def test_console_resolution_shows_peak():
     ConsoleSender(out).send(note("resolved", value=400.0, peak_value=2100.0))
     text = out.getvalue()
     assert "RESOLVED" in text
-    assert "400 ms" in text
-    assert "peak while firing: p95 ai_latency_ms 2,100 ms" in text
+    assert "now p95 ai_latency_ms 400 ms over 5m" in text
+    assert "peak while firing: 2,100 ms" in text
+    assert "test-call-0001" not in text

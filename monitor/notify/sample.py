@@ -57,7 +57,7 @@ def sample_notification(notifier: str, links: Links, now: datetime) -> Notificat
         "reason": None,
     }
     return Notification(
-        id=f"msg_test_{int(now.timestamp() * 1000)}",
+        id=f"msg_test_{notifier}_{int(now.timestamp() * 1000)}",
         notifier=notifier,
         event="firing",
         rule=TEST_RULE,

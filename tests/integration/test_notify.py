@@ -234,9 +234,15 @@ def test_a_webhook_retry_keeps_its_id_and_signature(tmp_path, clock, hook):
         assert daemon.delivery.deliver_due("ops") == 0
         assert daemon.delivery.next_due("ops") == clock.now() + timedelta(seconds=7)
         clock.advance(7)
+        waiting = generate_latest(daemon.metrics.registry).decode()
         assert daemon.delivery.deliver_due("ops") == 1
+        drained = generate_latest(daemon.metrics.registry).decode()
     finally:
         daemon.stop()
+    assert 'telepath_monitor_outbox_depth{notifier="ops"} 1.0' in waiting
+    assert 'telepath_monitor_outbox_oldest_pending_age_seconds{notifier="ops"} 7.0' in waiting
+    assert 'telepath_monitor_notifications_failed_total{notifier="ops"} 1.0' in waiting
+    assert 'telepath_monitor_outbox_depth{notifier="ops"}' not in drained
     first, second = hook.requests
     assert first.headers["webhook-id"] == second.headers["webhook-id"]
     verify(first)
@@ -436,3 +442,28 @@ def test_once_notify_sends_what_the_step_would_send(tmp_path, simulator, clock, 
     assert request.json()["alert"]["group"] == {"trunk_id": "conn_sim02"}
     assert [r["state"] for r in rows if r["group"] == "conn_sim02"] == ["firing"]
     assert saved == []
+
+
+def test_a_reload_with_new_notifiers_takes_effect_and_drops_removed_ones(tmp_path, clock, hook):
+    """After a reload, deliveries use the new notifier settings; entries of a removed
+    notifier are dead-lettered instead of waiting forever."""
+    hook.respond(503, times=5)
+    notifiers = f"  ops:\n    type: webhook\n    url: {hook.url}/old\n"
+    daemon = offline_daemon(tmp_path, clock, notifiers + "  gone:\n    type: console\n")
+    try:
+        queue_test_alert(daemon, "gone")
+        path = tmp_path / "alerts.yaml"
+        path.write_text(f"notifiers:\n  ops:\n    type: webhook\n    url: {hook.url}/new\n")
+        daemon.apply_config(load_config(path))
+        assert set(daemon.senders) == {"ops"}
+        (dead,) = daemon.store.outbox_entries("dead")
+        assert dead.notification.notifier == "gone"
+        hook.respond(200)
+        queue_test_alert(daemon, "ops")
+        for _ in range(10):
+            if daemon.delivery.deliver_due("ops"):
+                break
+            clock.advance(600)
+    finally:
+        daemon.stop()
+    assert {r.path for r in hook.requests} == {"/new"}

@@ -33,7 +33,7 @@ new ``alert_id``. Decisions where the behaviour is a choice:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal, TypeVar
@@ -52,6 +52,8 @@ State = Literal[
 ]
 IntentKind = Literal["firing", "escalated", "deescalated", "repeat", "resolved"]
 Key = tuple[str, str | None]
+#: Why an alert's notifications are held: (rule, group, every state) -> reason or None.
+Quiet = Callable[[Rule, str | None, Sequence["AlertState"]], str | None]
 
 _TIMES = ("pending_since", "started_at", "last_notified_at", "resolved_at")
 _T = TypeVar("_T")
@@ -81,6 +83,12 @@ class AlertState:
     alert_id: str | None = None
     #: When the previous instance resolved.
     resolved_at: datetime | None = None
+    #: Why this alert's notifications are held right now (silence, maintenance window,
+    #: inhibition); None while they flow.
+    held: str | None = None
+    #: Whether this firing instance was announced; a held firing is announced once
+    #: nothing holds it anymore, and an unannounced one resolves silently.
+    announced: bool = True
 
     @property
     def key(self) -> Key:
@@ -102,6 +110,8 @@ class AlertState:
             "last_value": self.last_value,
             "no_data": self.no_data,
             "alert_id": self.alert_id,
+            "held": self.held,
+            "announced": self.announced,
         }
         for name in _TIMES:
             time: datetime | None = getattr(self, name)
@@ -123,8 +133,9 @@ class AlertState:
         if severity not in (None, "warning", "critical"):
             raise ValueError(f"alert state: unknown severity {severity!r}")
         no_data = data.get("no_data", False)
-        if not isinstance(no_data, bool):
-            raise ValueError("alert state: no_data must be true or false")
+        announced = data.get("announced", True)
+        if not isinstance(no_data, bool) or not isinstance(announced, bool):
+            raise ValueError("alert state: no_data and announced must be true or false")
         rule = _opt(data, "rule", str)
         if rule is None:
             raise ValueError("alert state: rule is missing")
@@ -138,6 +149,8 @@ class AlertState:
             last_value=_number(data, "last_value"),
             no_data=no_data,
             alert_id=_opt(data, "alert_id", str),
+            held=_opt(data, "held", str),
+            announced=announced,
             **times,
         )
         restored._check()
@@ -233,6 +246,8 @@ class AlertEngine:
         self._states: dict[Key, AlertState] = {s.key: replace(s) for s in states}
         # The latest Rule seen per name: vanished groups still need theirs.
         self._rules: dict[str, Rule] = {}
+        #: The notifications the last step held back, with the reason.
+        self.held: list[tuple[Intent, str]] = []
 
     def states(self) -> list[AlertState]:
         """Copies of every state, sorted by (rule, group), for persistence and display."""
@@ -249,7 +264,12 @@ class AlertEngine:
         self._rules = {n: r for n, r in self._rules.items() if n in names}
 
     def step(
-        self, observations: Sequence[Observation], now: datetime, *, sync_ok: bool = True
+        self,
+        observations: Sequence[Observation],
+        now: datetime,
+        *,
+        sync_ok: bool = True,
+        quiet: Quiet | None = None,
     ) -> list[Intent]:
         """Advance every alert to ``now``; return the notifications to send, in order.
 
@@ -257,12 +277,18 @@ class AlertEngine:
             observations: one evaluation's observations; a repeated key keeps the last.
             now: the evaluation time, timezone-aware.
             sync_ok: False when the API could not be reached: every alert holds.
+            quiet: says why an alert's notifications are held (silence, maintenance,
+                inhibition), given the states after this step; held notifications are
+                not returned but listed in :attr:`held`, and a held firing alert is
+                announced once ``quiet`` lets it go (a ``firing`` intent, or ``repeat``
+                if it was announced before being held).
 
         Raises:
             ValueError: ``now`` is naive.
         """
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
+        self.held = []
         if not sync_ok:
             return []
         seen = {obs.key: obs for obs in observations}
@@ -279,7 +305,39 @@ class AlertEngine:
             elif rule is not None:  # unknown until its rule is observed again: hold
                 missing = Observation(rule, state.group, None, 0, "no longer observed")
                 intents += self._advance(state, missing, now)
-        return intents
+        return self._quiet(intents, seen, now, quiet)
+
+    def _quiet(
+        self,
+        intents: list[Intent],
+        seen: Mapping[Key, Observation],
+        now: datetime,
+        quiet: Quiet | None,
+    ) -> list[Intent]:
+        states = list(self._states.values())
+        out: list[Intent] = []
+        for intent in intents:
+            st = self._states[(intent.rule.name, intent.group)]
+            reason = None
+            if quiet is not None and intent.kind != "resolved":
+                reason = quiet(intent.rule, intent.group, states)
+            if reason is not None:
+                st.held = reason
+                self.held.append((intent, reason))
+                continue
+            if intent.kind != "resolved":
+                st.held, st.announced = None, True
+            out.append(intent)
+        for key in sorted(seen, key=_sort_key):
+            waiting = self._states.get(key)
+            if waiting is None or waiting.state != "firing" or waiting.held is None:
+                continue
+            if quiet is not None and quiet(seen[key].rule, waiting.group, states) is not None:
+                continue
+            kind: IntentKind = "repeat" if waiting.announced else "firing"
+            waiting.held, waiting.announced, waiting.last_notified_at = None, True, now
+            out.append(self._intent(kind, waiting, seen[key], now))
+        return out
 
     # -- transitions -------------------------------------------------------------------
 
@@ -300,7 +358,7 @@ class AlertEngine:
         st.severity = severity
         if now - st.pending_since < rule.for_:
             return []
-        st.state, st.pending_since = "firing", None
+        st.state, st.pending_since, st.announced = "firing", None, False
         st.started_at = st.last_notified_at = now
         st.alert_id = f"{rule.name}:{st.group or 'account'}:{int(now.timestamp())}"
         st.peak_value = value
@@ -319,7 +377,7 @@ class AlertEngine:
         if severity is None:
             levels = rule.thresholds()
             if rule.recovery is None or not levels or not rule.breaches(value, rule.recovery):
-                return [self._resolve(st, obs, now)]
+                return self._resolve(st, obs, now)
             severity = levels[-1][0]  # inside the hysteresis band: the lowest severity
         if severity != st.severity:
             kind: IntentKind = "escalated" if severity == "critical" else "deescalated"
@@ -331,7 +389,7 @@ class AlertEngine:
         st.no_data = True
         if st.state == "firing":
             if obs.rule.no_data == "resolve":
-                return [self._resolve(st, obs, now)]
+                return self._resolve(st, obs, now)
             return self._maybe_repeat(st, obs, now)
         if st.state == "pending" and obs.rule.no_data == "resolve":
             st.state, st.severity, st.pending_since = "inactive", None, None
@@ -344,15 +402,17 @@ class AlertEngine:
         st.last_notified_at = now
         return [self._intent("repeat", st, obs, now)]
 
-    def _resolve(self, st: AlertState, obs: Observation, now: datetime) -> Intent:
+    def _resolve(self, st: AlertState, obs: Observation, now: datetime) -> list[Intent]:
+        """Resolve a firing alert; a resolution is sent only if its firing was."""
         rule = obs.rule
         severity = _open_severity(st)
         threshold = rule.recovery if rule.recovery is not None else _threshold(rule, severity)
         intent = self._intent("resolved", st, obs, now, threshold=threshold, resolved_at=now)
+        announced = st.announced
         st.state, st.severity, st.alert_id = "inactive", None, None
         st.started_at = st.last_notified_at = st.peak_value = None
-        st.resolved_at = now
-        return intent
+        st.resolved_at, st.held, st.announced = now, None, True
+        return [intent] if announced else []
 
     # -- intents -----------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from monitor import yamlpos
 from monitor.errors import ConfigError
 from monitor.notify.signing import secret_key
+from monitor.quiet import DEFAULT_INHIBIT, InhibitRule, MuteWindow
 from monitor.yamlpos import Loc, Mark, Positions, Problem
 
 Severity = Literal["warning", "critical"]
@@ -402,6 +403,17 @@ class Delivery(_Frozen):
     keep: Duration = timedelta(days=7)
 
 
+class Heartbeat(_Frozen):
+    """A dead-man's switch: ``url`` is requested every ``every`` while the daemon is
+    healthy, so an external service pages when the pings stop."""
+
+    url: SecretHttpUrl
+    every: Duration = timedelta(minutes=5)
+    method: Literal["GET", "POST", "HEAD"] = "GET"
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)
+    timeout: Duration = timedelta(seconds=10)
+
+
 class Defaults(_Frozen):
     """Values a rule gets for whatever it leaves out."""
 
@@ -551,6 +563,11 @@ class Config(_Frozen):
     overview_fields: dict[OverviewMetric, str] = Field(default_factory=dict)
     notifiers: dict[str, Notifier] = Field(default_factory=dict)
     delivery: Delivery = Delivery()
+    #: Maintenance windows: notifications of matching rules are held while one is open.
+    mute: tuple[MuteWindow, ...] = ()
+    #: Inhibition rules; left out, the two documented defaults apply.
+    inhibit: tuple[InhibitRule, ...] = DEFAULT_INHIBIT
+    heartbeat: Heartbeat | None = None
     defaults: Defaults = Defaults()
     sync_failing: SyncFailing = SyncFailing()
     rules: tuple[Rule, ...] = ()
@@ -559,7 +576,10 @@ class Config(_Frozen):
         """Every secret value in the notifiers (URLs, tokens, signing secrets, header
         values), for log redaction."""
         out: list[str] = []
-        for spec in self.notifiers.values():
+        specs: list[BaseModel] = [*self.notifiers.values()]
+        if self.heartbeat is not None:
+            specs.append(self.heartbeat)
+        for spec in specs:
             for value in dict(spec).values():
                 if isinstance(value, SecretStr):
                     out.append(value.get_secret_value())
@@ -583,6 +603,9 @@ _SECTIONS: Final[dict[str, Any]] = {
     "overview_fields": dict[OverviewMetric, FieldPath],
     "notifiers": dict[NotifierName, Notifier],
     "delivery": Delivery,
+    "mute": tuple[MuteWindow, ...],
+    "inhibit": tuple[InhibitRule, ...],
+    "heartbeat": Heartbeat,
     "defaults": Defaults,
     "sync_failing": _SyncFailingSpec,
 }
@@ -993,6 +1016,9 @@ class _Loader:
             overview_fields=sections.get("overview_fields") or {},
             notifiers=sections.get("notifiers") or {},
             delivery=sections.get("delivery") or Delivery(),
+            mute=sections.get("mute") or (),
+            inhibit=sections.get("inhibit", DEFAULT_INHIBIT),
+            heartbeat=sections.get("heartbeat"),
             defaults=defaults,
             sync_failing=SyncFailing(
                 after=sync.after,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
@@ -21,6 +22,7 @@ from monitor.alerts import AlertEngine, AlertState, Intent
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config, Rule
 from monitor.errors import ApiError, AuthError, DeliveryError
+from monitor.heartbeat import HeartbeatPinger, heartbeat_health
 from monitor.metrics import MonitorMetrics
 from monitor.models import Overview
 from monitor.notify.alertmanager import AlertmanagerSender, FiringAlert
@@ -32,6 +34,7 @@ from monitor.notify.outbox import (
     notifications_for,
 )
 from monitor.notify.senders import build_senders, close_senders
+from monitor.quiet import QuietPolicy
 from monitor.rules import Observation, evaluate
 from monitor.server import MetricsServer
 from monitor.settings import Settings, parse_listen
@@ -47,15 +50,20 @@ READY_INTERVALS = 3
 SYNC_FAILING = "monitor-sync-failing"
 
 
-def _log_intent(intent: Intent) -> None:
+def _log_intent(intent: Intent, *, held: str | None = None) -> None:
     where = f" trunk {intent.group}" if intent.group else ""
     value = "no data" if intent.value is None else f"{intent.value:g}"
+    quiet = f", not sent: {held}" if held else ""
     log.log(
-        logging.INFO if intent.kind == "resolved" else logging.WARNING,
-        "alert %s: %s%s %s value %s threshold %s (%s)",
+        logging.INFO if intent.kind == "resolved" or held else logging.WARNING,
+        "alert %s: %s%s %s value %s threshold %s (%s)%s",
         intent.kind, intent.rule.name, where, intent.severity, value,
-        intent.threshold, intent.alert_id,
+        intent.threshold, intent.alert_id, quiet,
     )  # fmt: skip
+
+
+def _pinger(config: Config) -> HeartbeatPinger | None:
+    return None if config.heartbeat is None else HeartbeatPinger(config.heartbeat)
 
 
 def sync_failing_rule(config: Config) -> Rule:
@@ -151,6 +159,9 @@ class Daemon:
         )
         self.delivery = self._worker()
         self.delivery_threads = DeliveryThreads(self.delivery)
+        self.heartbeat_pinger = _pinger(config)
+        #: The last evaluation's observations by (rule, group), for the status page.
+        self.latest: dict[tuple[str, str | None], Observation] = {}
         self.calls_health = SyncHealth()
         self.overview_health = SyncHealth()
         host, port = parse_listen(settings.listen)
@@ -203,8 +214,28 @@ class Daemon:
             id="overview", next_run_time=now,
         )  # fmt: skip
         self._schedule_alertmanager()
+        self._schedule_heartbeat()
         self.scheduler.add_job(self.prune_outbox, "interval", hours=1, id="prune-outbox")
         self.scheduler.start()
+
+    def _schedule_heartbeat(self) -> None:
+        if self.scheduler.get_job("heartbeat") is not None:
+            self.scheduler.remove_job("heartbeat")
+        if self.heartbeat_pinger is not None:
+            every = self.heartbeat_pinger.spec.every.total_seconds()
+            self.scheduler.add_job(self.heartbeat, "interval", seconds=every, id="heartbeat")
+
+    def heartbeat(self) -> None:
+        """Ping the dead-man's switch if the daemon is healthy; never raises."""
+        if self.heartbeat_pinger is None:
+            return
+        try:
+            unhealthy = heartbeat_health(
+                self.readiness(), self.store.outbox_stats(self.clock.now())
+            )
+            self.metrics.heartbeats.labels(self.heartbeat_pinger.beat(unhealthy)).inc()
+        except Exception:
+            log.exception("heartbeat failed unexpectedly")
 
     def _schedule_alertmanager(self) -> None:
         for name, sender in self.senders.items():
@@ -222,6 +253,8 @@ class Daemon:
             self.scheduler.shutdown(wait=True)
         self.delivery_threads.stop()
         close_senders(self.senders)
+        if self.heartbeat_pinger is not None:
+            self.heartbeat_pinger.close()
         self.server.stop()
         self.client.close()
         self.store.close()
@@ -301,9 +334,19 @@ class Daemon:
         started = self.clock.monotonic()
         intents: list[Intent] = []
         try:
+            policy = self.quiet_policy(now)
+
+            def quiet(rule: Rule, group: str | None, states: Sequence[AlertState]) -> str | None:
+                return policy.reason(rule, group, states, now)
+
+            held: list[tuple[Intent, str]] = []
             if sync_ok:
-                intents += self.engine.step(self.observe(now), now)
-            intents += self.self_engine.step([self._sync_failing(now)], now)
+                observations = self.observe(now)
+                self.latest = {o.key: o for o in observations}
+                intents += self.engine.step(observations, now, quiet=quiet)
+                held += self.engine.held
+            intents += self.self_engine.step([self._sync_failing(now)], now, quiet=quiet)
+            held += self.self_engine.held
             notifications = notifications_for(intents, group_flags(self.senders), now)
             self.store.save_alert_states([s.to_dict() for s in self.alert_states()], notifications)
         except Exception:
@@ -312,9 +355,23 @@ class Daemon:
         self.metrics.rule_evaluation.observe(self.clock.monotonic() - started)
         for intent in intents:
             _log_intent(intent)
+        for intent, reason in held:
+            _log_intent(intent, held=reason)
+            self.metrics.notifications_held.labels(reason.split(" ", 1)[0]).inc()
         if notifications:
             self.delivery_threads.wake()
         return intents
+
+    def quiet_policy(self, now: datetime) -> QuietPolicy:
+        """Silences in force, maintenance windows and inhibition, as of ``now``."""
+        rules = {r.name: r for r in self.config.rules}
+        rules[SYNC_FAILING] = sync_failing_rule(self.config)
+        return QuietPolicy(
+            rules,
+            self.store.silences(active_at=now),
+            self.config.mute,
+            self.config.inhibit,
+        )
 
     def _sync_failing(self, now: datetime) -> Observation:
         rule = sync_failing_rule(self.config)
@@ -390,6 +447,12 @@ class Daemon:
         old_poll = old.poll
         if config.notifiers != old.notifiers or config.delivery != old.delivery:
             self._replace_senders()
+        if config.heartbeat != old.heartbeat:
+            if self.heartbeat_pinger is not None:
+                self.heartbeat_pinger.close()
+            self.heartbeat_pinger = _pinger(config)
+            if self.scheduler.running:
+                self._schedule_heartbeat()
         if self.scheduler.running and config.poll != old_poll:
             self.scheduler.reschedule_job(
                 "calls", trigger="interval", seconds=config.poll.calls_every.total_seconds()

@@ -205,6 +205,19 @@ class MonitorMetrics:
             ["notifier", "reason"],
             registry=r,
         )
+        self.notifications_held = Counter(
+            "telepath_monitor_notifications_held",
+            "Notifications not sent because a silence, maintenance window or inhibition "
+            "held them, by reason (silenced, maintenance, inhibited).",
+            ["reason"],
+            registry=r,
+        )
+        self.heartbeats = Counter(
+            "telepath_monitor_heartbeats",
+            "Dead-man's-switch pings by result (sent, failed, skipped while unhealthy).",
+            ["result"],
+            registry=r,
+        )
         #: Returns the alert states for the alerts gauge; the daemon sets it.
         self.alert_states: Callable[[], Sequence[AlertState]] = list
         #: Returns (notifier, pending entries, oldest pending age in seconds or None) rows

@@ -23,6 +23,7 @@ from typing import Any, Final, Literal
 from monitor.errors import MonitorError
 from monitor.models import Call
 from monitor.notify.base import Notification
+from monitor.quiet import Silence
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,17 @@ CREATE TABLE IF NOT EXISTS slack_threads (
     channel   TEXT NOT NULL,
     ts        TEXT NOT NULL,
     PRIMARY KEY (notifier, alert_id)
+);
+CREATE TABLE IF NOT EXISTS silences (
+    id          TEXT PRIMARY KEY,
+    rule        TEXT NOT NULL,
+    trunk       TEXT NOT NULL,
+    starts_ts   REAL NOT NULL,
+    ends_ts     REAL NOT NULL,
+    comment     TEXT NOT NULL,
+    created_by  TEXT NOT NULL,
+    created_ts  REAL NOT NULL,
+    expired_ts  REAL
 );
 CREATE TABLE IF NOT EXISTS slack_messages (
     notifier  TEXT NOT NULL,
@@ -403,6 +415,72 @@ class StateStore:
                 "(SELECT rowid FROM slack_messages ORDER BY rowid DESC LIMIT ?)",
                 (keep,),
             )
+
+    # --- silences ----------------------------------------------------------------------
+
+    def add_silence(self, silence: Silence) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO silences VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    silence.id,
+                    silence.rule,
+                    silence.trunk,
+                    silence.starts_at.timestamp(),
+                    silence.ends_at.timestamp(),
+                    silence.comment,
+                    silence.created_by,
+                    silence.created_at.timestamp(),
+                    None if silence.expired_at is None else silence.expired_at.timestamp(),
+                ),
+            )
+
+    def silences(self, *, active_at: datetime | None = None) -> list[Silence]:
+        """Every silence, or those in force at ``active_at``; newest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM silences ORDER BY created_ts DESC").fetchall()
+        found = [_silence(row) for row in rows]
+        return found if active_at is None else [s for s in found if s.active(active_at)]
+
+    def expire_silence(self, silence_id: str, at: datetime) -> bool:
+        """End a silence now; False when no silence has that id (or a unique prefix)."""
+        with self.transaction() as db:
+            rows = db.execute(
+                "SELECT id FROM silences WHERE id LIKE ? || '%'", (silence_id,)
+            ).fetchall()
+            if len(rows) != 1:
+                return False
+            db.execute(
+                "UPDATE silences SET expired_ts = MIN(?, ends_ts) WHERE id = ?",
+                (at.timestamp(), rows[0][0]),
+            )
+        return True
+
+    def prune_silences(self, ended_before: datetime) -> int:
+        """Forget silences that ended before ``ended_before``."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM silences WHERE MIN(ends_ts, COALESCE(expired_ts, ends_ts)) < ?",
+                (ended_before.timestamp(),),
+            )
+        return cursor.rowcount
+
+
+def _silence(row: Sequence[Any]) -> Silence:
+    def at(ts: float) -> datetime:
+        return datetime.fromtimestamp(ts, UTC)
+
+    return Silence(
+        id=row[0],
+        rule=row[1],
+        trunk=row[2],
+        starts_at=at(row[3]),
+        ends_at=at(row[4]),
+        comment=row[5],
+        created_by=row[6],
+        created_at=at(row[7]),
+        expired_at=None if row[8] is None else at(row[8]),
+    )
 
 
 def _enqueue(db: sqlite3.Connection, notifications: Sequence[Notification]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,44 @@ def test_a_non_https_api_url_is_refused_at_start(monkeypatch, capsys):
     monkeypatch.setenv("TELEPATH_API_KEY", "sk_live_x")
     assert main(["once", "--api-url", "http://api.example.com/v1"]) == 2
     assert "TELEPATH_API_URL must use https://" in capsys.readouterr().err
+
+
+def test_silence_add_list_and_expire(tmp_path, capsys):
+    """silence add prints an id; list shows it in force; expire by prefix ends it."""
+    db = str(tmp_path / "state.db")
+    args = [
+        "--rule",
+        "voice-*",
+        "--trunk",
+        "conn_0[12]",
+        "--for",
+        "2h",
+        "--comment",
+        "carrier work",
+    ]
+    assert main(["silence", "add", *args, "--author", "ana", "--state-db", db]) == 0
+    silence_id = capsys.readouterr().out.strip()
+    assert len(silence_id) == 8
+    assert main(["silence", "list", "--json", "--state-db", db]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert (listed["id"], listed["rule"], listed["trunk"], listed["active"]) == (
+        silence_id, "voice-*", "conn_0[12]", True,
+    )  # fmt: skip
+    assert listed["created_by"] == "ana"
+    assert main(["silence", "expire", silence_id[:4], "--state-db", db]) == 0
+    capsys.readouterr()
+    assert main(["silence", "list", "--state-db", db]) == 0
+    assert "(no silences)" in capsys.readouterr().out
+    assert main(["silence", "list", "--all", "--state-db", db]) == 0
+    assert "carrier work" in capsys.readouterr().out
+
+
+def test_silence_refuses_bad_input(tmp_path, capsys):
+    """A bad duration, an empty comment or an unknown id is a clear error."""
+    db = str(tmp_path / "state.db")
+    base = ["silence", "add", "--rule", "x", "--state-db", db]
+    assert main([*base, "--for", "2 hours", "--comment", "c"]) == 2
+    assert "--for" in capsys.readouterr().err
+    assert main([*base, "--for", "2h", "--comment", "  "]) == 2
+    assert main(["silence", "expire", "nope", "--state-db", db]) == 1
+    assert "no single silence" in capsys.readouterr().err

@@ -94,6 +94,8 @@ def served_metrics() -> MonitorMetrics:
     metrics.notifications_sent.labels("oncall").inc()
     metrics.notifications_failed.labels("oncall").inc()
     metrics.notifications_dead_lettered.labels("oncall", "expired").inc()
+    metrics.notifications_held.labels("silenced").inc()
+    metrics.heartbeats.labels("sent").inc()
     metrics.alert_states = lambda: [
         AlertState("ai-latency-p95", "conn_a", "firing", "warning", alert_id="a1")
     ]

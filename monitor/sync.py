@@ -22,7 +22,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from monitor.clock import Clock
 from monitor.models import Call
@@ -48,6 +48,23 @@ class SyncResult:
     since: datetime
     watermark: datetime | None
     stopped_early: bool
+    #: Start times still to read after a walk was cut short by ``poll.max_pages``.
+    gap: tuple[datetime, datetime] | None = None
+
+
+@dataclass
+class _Walk:
+    """One page walk's tally."""
+
+    pages: int = 0
+    received: int = 0
+    new: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    newest: datetime | None = None
+    oldest: datetime | None = None
+    newest_first: bool = True
+    stopped_early: bool = False
 
 
 class CallSync:
@@ -113,38 +130,107 @@ class CallSync:
         return max(self.watermark - self.overlap, earliest)
 
     def poll(self) -> SyncResult:
-        """Read what is new; raises the client's ApiError when the API cannot be read."""
+        """Read what is new, then what a cut-short walk left; raises the client's ApiError
+        when the API cannot be read.
+
+        A newest-first walk that hits ``poll.max_pages`` (a backfill of a busy account)
+        has read the newest calls but not the oldest of its range. The range it missed
+        is kept as the *gap* (in the state DB, so it survives a restart) and read,
+        newest first again, by the following polls until it is closed or falls out of
+        the backfill range. The watermark still moves: everything newer than the gap
+        was read.
+        """
         now = self.clock.now()
         since = self.since(now)
-        pages = received = new_total = duplicates = skipped = 0
-        previous = newest = self.watermark
-        stopped_early = False
-        pages_iter = self.client.iter_call_pages(since=since)
+        previous = self.watermark
+        walk = self._walk(since, None, previous)
+        if walk.newest is not None and (previous is None or walk.newest > previous):
+            self.store.save_watermark(walk.newest)
+            self.watermark = walk.newest
+        if self._cut(walk) and walk.newest_first and walk.oldest is not None:
+            self._widen_gap(since, walk.oldest)
+        elif not self._cut(walk):
+            self._fill_gap(now, walk)
+        self._prune(now)
+        return SyncResult(
+            walk.pages, walk.received, walk.new, walk.duplicates, walk.skipped, since,
+            self.watermark, walk.stopped_early, self.gap,
+        )  # fmt: skip
+
+    def _walk(self, since: datetime, until: datetime | None, previous: datetime | None) -> _Walk:
+        walk = _Walk()
+        pages_iter = self.client.iter_call_pages(since=since, until=until)
         try:
             for page in pages_iter:
-                pages += 1
-                received += len(page.calls)
-                skipped += len(page.skipped)
+                walk.pages += 1
+                walk.received += len(page.calls)
+                walk.skipped += len(page.skipped)
                 fresh = self._fresh(page.calls)
-                duplicates += len(page.calls) - len(fresh)
+                walk.duplicates += len(page.calls) - len(fresh)
                 if fresh:
                     self._ingest(fresh)
-                    new_total += len(fresh)
-                for call in page.calls:
-                    if newest is None or call.start_time > newest:
-                        newest = call.start_time
+                    walk.new += len(fresh)
+                if page.calls:
+                    starts = [c.start_time for c in page.calls]
+                    walk.newest = max(starts + ([walk.newest] if walk.newest else []))
+                    walk.oldest = min(starts + ([walk.oldest] if walk.oldest else []))
+                    walk.newest_first = starts[0] >= starts[-1]
                 if not fresh and _reached_synced_range(page.calls, previous):
-                    stopped_early = True
+                    walk.stopped_early = True
                     break
         finally:
             pages_iter.close()
-        if newest is not None and newest != self.watermark:
-            self.store.save_watermark(newest)
-            self.watermark = newest
-        self._prune(now)
-        return SyncResult(
-            pages, received, new_total, duplicates, skipped, since, self.watermark, stopped_early
+        return walk
+
+    def _cut(self, walk: _Walk) -> bool:
+        return not walk.stopped_early and walk.pages >= self.client.max_pages
+
+    @property
+    def gap(self) -> tuple[datetime, datetime] | None:
+        start, end = self.store.get_meta("gap_from"), self.store.get_meta("gap_until")
+        if not start or not end:
+            return None
+        return (_from_epoch(start), _from_epoch(end))
+
+    def _save_gap(self, gap: tuple[datetime, datetime] | None) -> None:
+        start, end = (
+            ("", "") if gap is None else (repr(gap[0].timestamp()), repr(gap[1].timestamp()))
         )
+        self.store.set_meta("gap_from", start)
+        self.store.set_meta("gap_until", end)
+
+    def _widen_gap(self, since: datetime, oldest_read: datetime) -> None:
+        gap = self.gap
+        start = since if gap is None else min(gap[0], since)
+        end = oldest_read if gap is None else max(gap[1], oldest_read)
+        log.warning(
+            "a poll stopped at poll.max_pages (%d pages); calls started %s to %s are read "
+            "by the next polls",
+            self.client.max_pages, start.isoformat(), end.isoformat(),
+        )  # fmt: skip
+        self._save_gap((start, end))
+
+    def _fill_gap(self, now: datetime, tally: _Walk) -> None:
+        gap = self.gap
+        if gap is None:
+            return
+        start = max(gap[0], now - self.backfill)
+        if start >= gap[1]:
+            self._save_gap(None)
+            return
+        walk = self._walk(start, gap[1], None)
+        tally.pages += walk.pages
+        tally.received += walk.received
+        tally.new += walk.new
+        tally.duplicates += walk.duplicates
+        if self._cut(walk) and walk.oldest is not None and walk.newest is not None:
+            # Still cut short: what is left is below what a newest-first walk read, or
+            # above what an oldest-first one did.
+            rest = (start, walk.oldest) if walk.newest_first else (walk.newest, gap[1])
+            self._save_gap(rest if rest[0] < rest[1] else None)
+        else:
+            log.info("the calls missed by an earlier cut-short poll are now read")
+            self._save_gap(None)
 
     def _fresh(self, calls: Sequence[Call]) -> list[Call]:
         """Calls not seen before, each once (a page may repeat a record too)."""
@@ -167,6 +253,9 @@ class CallSync:
     def _prune(self, now: datetime) -> None:
         """Drop what no window and no re-read can need any more."""
         reread_from = self.since(now) - SEEN_MARGIN
+        gap = self.gap
+        if gap is not None:  # still to be read: its calls seen so far must stay known
+            reread_from = min(reread_from, gap[0] - SEEN_MARGIN)
         cutoff = reread_from.timestamp()
         with self.lock:
             self.windows.prune(now)
@@ -180,6 +269,10 @@ class CallSync:
     @property
     def seen_count(self) -> int:
         return len(self._seen)
+
+
+def _from_epoch(text: str) -> datetime:
+    return datetime.fromtimestamp(float(text), UTC)
 
 
 def _reached_synced_range(calls: Sequence[Call], watermark: datetime | None) -> bool:

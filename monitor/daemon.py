@@ -165,7 +165,11 @@ class Daemon:
         self.calls_health = SyncHealth()
         self.overview_health = SyncHealth()
         host, port = parse_listen(settings.listen)
-        self.server = MetricsServer(host, port, self.metrics.registry, self.readiness)
+        from monitor.status import status_page
+
+        self.server = MetricsServer(
+            host, port, self.metrics.registry, self.readiness, status_page=lambda: status_page(self)
+        )
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -385,10 +389,17 @@ class Daemon:
 
     def send_now(self, intents: list[Intent]) -> int:
         """Queue intents and deliver them at once, without the threads (``once --notify``);
-        returns how many notifications were delivered."""
+        returns how many notifications were delivered. What a first attempt could not
+        deliver is dead-lettered, not left for a later ``run``."""
         notifications = notifications_for(intents, group_flags(self.senders), self.clock.now())
         self.store.enqueue(notifications)
-        return sum(self.delivery.deliver_due(name) for name in self.senders)
+        delivered = sum(self.delivery.deliver_due(name) for name in self.senders)
+        # Nothing is left behind for a later `run` to send long after the fact.
+        ids = {n.id for n in notifications}
+        for entry in self.store.outbox_entries("pending"):
+            if entry.notification.id in ids:
+                self.store.mark_dead(entry.seq, self.clock.now(), "not delivered by once --notify")
+        return delivered
 
     def drop_unrouted(self) -> None:
         """Dead-letter pending entries of notifiers no longer configured."""

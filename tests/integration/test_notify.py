@@ -467,3 +467,25 @@ def test_a_reload_with_new_notifiers_takes_effect_and_drops_removed_ones(tmp_pat
     finally:
         daemon.stop()
     assert {r.path for r in hook.requests} == {"/new"}
+
+
+def test_once_notify_leaves_nothing_pending_when_a_receiver_fails(tmp_path, simulator, clock, hook):
+    """A failed `once --notify` delivery is dead-lettered, not sent by a later `run`."""
+    from monitor.cli import once_report
+
+    server = simulator(scenario="ai-spike", calls_per_minute=300, incident_for=timedelta(minutes=4))
+    start, _ = server.incident
+    clock.advance((start + timedelta(minutes=2) - clock.now()).total_seconds())
+    hook.respond(503)
+    config = spike_config(ops=f"    type: webhook\n    url: {hook.url}/x\n").replace(
+        "for: 1m", "for: 0s"
+    )
+    daemon = make_daemon(tmp_path, server.url, clock, config)
+    try:
+        once_report(daemon, notify=True)
+        pending = daemon.store.outbox_entries("pending")
+        (dead,) = daemon.store.outbox_entries("dead")
+    finally:
+        daemon.stop()
+    assert pending == []
+    assert dead.last_error == "not delivered by once --notify"

@@ -38,6 +38,7 @@ from monitor.quiet import QuietPolicy
 from monitor.rules import Observation, evaluate
 from monitor.server import MetricsServer
 from monitor.settings import Settings, parse_listen
+from monitor.status import status_page
 from monitor.store import StateStore
 from monitor.sync import CallSync, SyncHealth
 from monitor.telepath.client import TelepathClient, build_http_client
@@ -165,8 +166,6 @@ class Daemon:
         self.calls_health = SyncHealth()
         self.overview_health = SyncHealth()
         host, port = parse_listen(settings.listen)
-        from monitor.status import status_page
-
         self.server = MetricsServer(
             host, port, self.metrics.registry, self.readiness, status_page=lambda: status_page(self)
         )
@@ -196,7 +195,9 @@ class Daemon:
         )
 
     def alert_states(self) -> list[AlertState]:
-        return self.engine.states() + self.self_engine.states()
+        """Every alert's state; under the lock, as evaluations change them on another thread."""
+        with self.lock:
+            return self.engine.states() + self.self_engine.states()
 
     def start(self) -> None:
         """Restore state, serve /metrics, and start polling (the first poll at once)."""
@@ -344,13 +345,15 @@ class Daemon:
                 return policy.reason(rule, group, states, now)
 
             held: list[tuple[Intent, str]] = []
-            if sync_ok:
-                observations = self.observe(now)
-                self.latest = {o.key: o for o in observations}
-                intents += self.engine.step(observations, now, quiet=quiet)
-                held += self.engine.held
-            intents += self.self_engine.step([self._sync_failing(now)], now, quiet=quiet)
-            held += self.self_engine.held
+            # Under the lock: scrapes and the status page read the states meanwhile.
+            with self.lock:
+                if sync_ok:
+                    observations = self.observe(now)
+                    self.latest = {o.key: o for o in observations}
+                    intents += self.engine.step(observations, now, quiet=quiet)
+                    held += self.engine.held
+                intents += self.self_engine.step([self._sync_failing(now)], now, quiet=quiet)
+                held += self.self_engine.held
             notifications = notifications_for(intents, group_flags(self.senders), now)
             self.store.save_alert_states([s.to_dict() for s in self.alert_states()], notifications)
         except Exception:

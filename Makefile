@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 ## tools: programs the tests call that pip cannot install: promtool and Alertmanager (Debian)
-DEBIAN_TOOLS := promtool:prometheus prometheus-alertmanager:prometheus-alertmanager
+DEBIAN_TOOLS := promtool:prometheus prometheus-alertmanager:prometheus-alertmanager chromium:chromium
 tools:
 	@missing=""; for pair in $(DEBIAN_TOOLS); do \
 	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \

@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_silence(commands)
     _add_simulate(commands)
     _add_demo(commands)
+    _add_backtest(commands)
     return parser
 
 
@@ -653,4 +654,135 @@ def _demo(args: argparse.Namespace) -> int:
     finally:
         demo.stop()
     print("demo stopped", flush=True)
+    return 0
+
+
+# --- backtest ----------------------------------------------------------------------------
+
+BACKTEST_SETTINGS = ("api_url", "config", "log_level", "log_format")
+
+
+def _add_backtest(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    import re
+
+    parser = commands.add_parser(
+        "backtest",
+        help="replay the rules over past calls and report when alerts would have fired",
+        description="Fetch the calls of a past range from the Telepath API, replay sync and "
+        "rule evaluation at the configured poll cadence with the same code as `run`, and "
+        "print the alerts that would have fired. Nothing is sent. Times are ISO 8601 "
+        "(naive means UTC), 'now', or relative such as -24h, -90m, -7d.",
+    )
+    # Let "-24h" be a value, not an option ("--from=-24h" works whatever argparse does).
+    parser._negative_number_matcher = re.compile(r"^-(\d+(\.\d+)?|(\d+[smhdw])+)$")
+    parser.add_argument(
+        "--from", dest="start", required=True, metavar="TIME", help="start of the range"
+    )
+    parser.add_argument("--to", dest="end", default="now", metavar="TIME", help="default: now")
+    parser.add_argument(
+        "--rule", action="append", default=[], metavar="NAME", help="only this rule (repeatable)"
+    )
+    parser.add_argument(
+        "--trunk", action="append", default=[], metavar="ID", help="only this trunk (repeatable)"
+    )
+    parser.add_argument("--report", type=Path, metavar="FILE", help="write an HTML report")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_settings_flags(parser, *BACKTEST_SETTINGS)
+    parser.set_defaults(handler=_backtest)
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    import os
+    import time
+    from datetime import UTC
+
+    from monitor import backtest
+    from monitor.clock import SystemClock
+    from monitor.report import render_html
+    from monitor.telepath.client import TelepathClient, build_http_client
+
+    now = datetime.now(UTC)
+    start = backtest.parse_when(args.start, now)
+    end = backtest.parse_when(args.end, now)
+    backtest.check_range(start, end, now)
+    settings = settings_from(args, *BACKTEST_SETTINGS)
+    key = settings.require_api_key()
+    config = load_config_file(settings.config)
+    rules, notes = backtest.replay_rules(config, args.rule, args.trunk)
+    since = backtest.fetch_start(config, start)
+    # The progress bar: redrawn in place on a terminal, else a line every few seconds.
+    tty = sys.stderr.isatty()
+    seen = {"calls": 0, "pages": 0, "drawn": 0, "last": -1e9}
+
+    def progress(p: backtest.FetchProgress) -> None:
+        seen["calls"], seen["pages"] = p.calls, p.pages
+        moment = time.monotonic()
+        if not p.done and moment - seen["last"] < (0.1 if tty else 5.0):
+            return
+        seen["last"] = moment
+        line = backtest.format_progress(p)
+        seen["drawn"] = int(tty)
+        print("\r\033[K" + line if tty else line, end="" if tty else "\n", file=sys.stderr)
+        sys.stderr.flush()
+
+    def end_line() -> None:
+        if seen["drawn"]:
+            print(file=sys.stderr)
+            seen["drawn"] = 0
+
+    client = TelepathClient(
+        build_http_client(settings.api_url, timeout=settings.api_timeout),
+        api_key=key,
+        clock=SystemClock(),
+        requests_per_minute=settings.api_rate_limit,
+        max_pages=10**9,  # a long range is many pages; repeated cursors still stop a loop
+    )
+    try:
+        calls = backtest.fetch_calls(
+            client, since, end, clock=SystemClock(),
+            requests_per_minute=settings.api_rate_limit, trunks=args.trunk, progress=progress,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        end_line()
+        calls_text = f"{seen['calls']:,.0f} call{'s' * (seen['calls'] != 1)}"
+        pages_text = f"{seen['pages']:,.0f} page{'s' * (seen['pages'] != 1)}"
+        print(
+            f"telepath-monitor: backtest interrupted while fetching calls ({calls_text} in "
+            f"{pages_text}); nothing was written",
+            file=sys.stderr,
+        )
+        return 130
+    finally:
+        client.close()
+    end_line()
+    print(f"replaying {len(calls):,} calls ...", file=sys.stderr, flush=True)
+    began = time.monotonic()
+    try:
+        steps = backtest.replay(settings, config, rules, calls, start, end)
+    except KeyboardInterrupt:
+        print(
+            "telepath-monitor: backtest interrupted during the replay; nothing was written",
+            file=sys.stderr,
+        )
+        return 130
+    print(
+        f"replayed {len(steps):,} polls in {time.monotonic() - began:.1f}s",
+        file=sys.stderr,
+        flush=True,
+    )
+    result = backtest.build_result(
+        rules, steps, start, end, config.poll.calls_every,
+        calls=len(calls), trunks=args.trunk, notes=notes,
+    )  # fmt: skip
+    if args.report is not None:
+        partial = args.report.with_name(args.report.name + ".partial")
+        partial.write_text(render_html(result), encoding="utf-8")
+        os.replace(partial, args.report)
+    if args.json:
+        print(backtest.to_json_text(result))
+    else:
+        for line in backtest.format_timeline(result):
+            print(line)
+        if args.report is not None:
+            print(f"\nreport written to {args.report}")
     return 0

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: test lint typecheck pytest demo simulate clean tools
+.PHONY: test lint typecheck pytest demo simulate clean tools docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ demo: $(STAMP)
 ## simulate: only the Telepath-compatible simulator, on 127.0.0.1:8765
 simulate: $(STAMP)
 	$(BIN)/telepath-monitor simulate --scenario ai-spike
+
+## docs: regenerate the README's reference sections from the code (tests fail when stale)
+docs: $(STAMP)
+	$(BIN)/python tools/reference.py --write
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

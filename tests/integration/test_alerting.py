@@ -11,10 +11,9 @@ import pytest
 from monitor.alerts import Intent
 from monitor.cli import ConfigWatcher, main, once_report
 from monitor.clock import ManualClock
-from monitor.config import load_config
 from monitor.daemon import Daemon
-from monitor.settings import load_settings
 from monitor.simulator import DEFAULT_API_KEY
+from tests.support.daemon import make_daemon as build_daemon
 
 pytestmark = pytest.mark.integration
 
@@ -40,18 +39,7 @@ rules:
 
 
 def make_daemon(tmp_path: Path, url: str, clock: ManualClock, config: str = CONFIG) -> Daemon:
-    path = tmp_path / "alerts.yaml"
-    path.write_text(config)
-    settings = load_settings(
-        env={
-            "TELEPATH_API_KEY": DEFAULT_API_KEY,
-            "TELEPATH_API_URL": url,
-            "TELEPATH_CONFIG": str(path),
-            "TELEPATH_STATE_DB": str(tmp_path / "state.db"),
-            "TELEPATH_LISTEN": "127.0.0.1:0",
-        }
-    )
-    return Daemon(settings, load_config(path), clock=clock)
+    return build_daemon(tmp_path, url, clock, config)
 
 
 def capture(daemon: Daemon) -> list[Intent]:

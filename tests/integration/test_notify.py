@@ -22,10 +22,9 @@ from monitor.clock import ManualClock
 from monitor.config import load_config
 from monitor.daemon import Daemon
 from monitor.notify.base import Notification
-from monitor.settings import load_settings
-from monitor.simulator import DEFAULT_API_KEY
 from monitor.simulator.scenarios import affected_trunks
 from tests.support.alertmanager import AlertmanagerProcess
+from tests.support.daemon import make_daemon
 from tests.support.receivers import DEFAULT_TOKEN, Received, SlackReceiver, WebhookReceiver
 
 pytestmark = pytest.mark.integration
@@ -43,21 +42,6 @@ def slack() -> Iterator[SlackReceiver]:
 def hook() -> Iterator[WebhookReceiver]:
     with WebhookReceiver() as receiver:
         yield receiver
-
-
-def make_daemon(tmp_path: Path, api_url: str, clock: ManualClock, config: str) -> Daemon:
-    path = tmp_path / "alerts.yaml"
-    path.write_text(config)
-    settings = load_settings(
-        env={
-            "TELEPATH_API_KEY": DEFAULT_API_KEY,
-            "TELEPATH_API_URL": api_url,
-            "TELEPATH_CONFIG": str(path),
-            "TELEPATH_STATE_DB": str(tmp_path / "state.db"),
-            "TELEPATH_LISTEN": "127.0.0.1:0",
-        }
-    )
-    return Daemon(settings, load_config(path), clock=clock)
 
 
 def drive(daemon: Daemon, clock: ManualClock, until: datetime) -> None:

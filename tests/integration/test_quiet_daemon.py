@@ -9,7 +9,8 @@ import pytest
 from prometheus_client.exposition import generate_latest
 
 from monitor.quiet import Silence
-from tests.integration.test_notify import flush, make_daemon, spike_config
+from tests.integration.test_notify import flush, spike_config
+from tests.support.daemon import make_daemon
 from tests.support.receivers import WebhookReceiver
 
 pytestmark = pytest.mark.integration

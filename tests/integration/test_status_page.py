@@ -21,10 +21,9 @@ import httpx
 import pytest
 
 from monitor.clock import ManualClock
-from monitor.config import load_config
 from monitor.daemon import Daemon
-from monitor.settings import load_settings
-from monitor.simulator import DEFAULT_API_KEY, SimulatorServer
+from monitor.simulator import SimulatorServer
+from tests.support.daemon import make_daemon as build_daemon
 
 pytestmark = pytest.mark.integration
 
@@ -57,18 +56,7 @@ rules:
 
 def make_daemon(tmp_path: Path, url: str, clock: ManualClock) -> Daemon:
     """A daemon on the simulator at ``url``, serving on 127.0.0.1:0 once started."""
-    path = tmp_path / "alerts.yaml"
-    path.write_text(CONFIG)
-    settings = load_settings(
-        env={
-            "TELEPATH_API_KEY": DEFAULT_API_KEY,
-            "TELEPATH_API_URL": url,
-            "TELEPATH_CONFIG": str(path),
-            "TELEPATH_STATE_DB": str(tmp_path / "state.db"),
-            "TELEPATH_LISTEN": "127.0.0.1:0",
-        }
-    )
-    return Daemon(settings, load_config(path), clock=clock)
+    return build_daemon(tmp_path, url, clock, CONFIG)
 
 
 @pytest.fixture

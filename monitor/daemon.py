@@ -167,7 +167,7 @@ class Daemon:
         self.overview_health = SyncHealth()
         host, port = parse_listen(settings.listen)
         self.server = MetricsServer(
-            host, port, self.metrics.registry, self.readiness, status_page=lambda: status_page(self)
+            host, port, self.metrics.render, self.readiness, status_page=lambda: status_page(self)
         )
         self.scheduler = BackgroundScheduler(
             timezone=UTC,

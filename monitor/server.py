@@ -18,12 +18,14 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Final
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 log = logging.getLogger(__name__)
 
 #: Returns (ready, reason) for /readyz.
 Readiness = Callable[[], tuple[bool, str]]
+#: Returns the /metrics body (text format 0.0.4).
+MetricsPage = Callable[[], bytes]
 #: Returns the status page as HTML.
 StatusPage = Callable[[], str]
 
@@ -57,7 +59,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
             try:
-                body = generate_latest(self.server.registry)
+                body = self.server.metrics_page()
             except Exception:  # a failing collector must not take the server down
                 log.exception("rendering /metrics failed")
                 self._send(500, b"metrics unavailable\n", TEXT, head=head)
@@ -114,18 +116,18 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    registry: CollectorRegistry
+    metrics_page: MetricsPage
     readiness: Readiness
     status_page: StatusPage | None
 
 
 class MetricsServer:
-    """Serves the status page, the registry and probes on ``host:port`` from a thread.
+    """Serves the status page, /metrics and probes on ``host:port`` from a thread.
 
     Args:
         host: the address to listen on.
         port: the port; 0 picks a free one (see :attr:`address`).
-        registry: what ``/metrics`` exports.
+        metrics_page: returns the /metrics body (text format 0.0.4).
         readiness: answers ``/readyz``.
         status_page: renders ``/``; without it ``/`` is 404.
     """
@@ -134,13 +136,13 @@ class MetricsServer:
         self,
         host: str,
         port: int,
-        registry: CollectorRegistry,
+        metrics_page: MetricsPage,
         readiness: Readiness,
         *,
         status_page: StatusPage | None = None,
     ) -> None:
         self._bind = (host, port)
-        self._registry = registry
+        self._metrics_page = metrics_page
         self._readiness = readiness
         self._status_page = status_page
         self._server: _Server | None = None
@@ -157,7 +159,7 @@ class MetricsServer:
     def start(self) -> None:
         """Bind and serve from a background thread."""
         server = _Server(self._bind, _Handler)
-        server.registry = self._registry
+        server.metrics_page = self._metrics_page
         server.readiness = self._readiness
         server.status_page = self._status_page
         self._server = server

@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+import math
+import random
 import shutil
 import subprocess
 import threading
+from collections import Counter as Tally
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.utils import floatToGoString
 
+from monitor.alerts import AlertState
 from monitor.clock import ManualClock
-from monitor.metrics import MonitorMetrics
+from monitor.metrics import COMPONENTS, LATENCY_BUCKETS, MonitorMetrics, _sample_value
 from monitor.models import Call, Overview
 from monitor.telepath.client import PaginationStopped, RecordSkipped, RequestRecord
 from monitor.windows import CallWindows
 
 T0 = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
+#: A trunk id as hostile as the API could send: quote, backslash, newline.
+HOSTILE = 'a"b\\c\nd'
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 def make_call(n: int, trunk: str, ai: float, *, status: str = "connected") -> Call:
@@ -34,13 +45,21 @@ def make_call(n: int, trunk: str, ai: float, *, status: str = "connected") -> Ca
     )
 
 
-def samples(metrics: MonitorMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = generate_latest(metrics.registry).decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+def parse(body: bytes) -> Samples:
+    """Every sample of a page by (name, sorted labels), ``_created`` left out."""
+    out: Samples = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for s in family.samples:
+            key = (s.name, tuple(sorted(s.labels.items())))
+            assert key not in out, f"duplicate sample {key}"
+            if not s.name.endswith("_created"):
+                out[key] = s.value
+    return out
+
+
+def samples(metrics: MonitorMetrics) -> Samples:
+    """What /metrics serves."""
+    return parse(metrics.render())
 
 
 def build(calls: list[Call], *, max_trunks: int = 500) -> MonitorMetrics:
@@ -158,20 +177,129 @@ def test_build_info_is_always_one():
     assert [v for (name, _), v in got.items() if name == "telepath_monitor_build_info"] == [1]
 
 
-def test_promtool_finds_nothing_to_complain_about():
-    """`promtool check metrics` accepts a realistic scrape."""
+@pytest.mark.parametrize(
+    "page",
+    [MonitorMetrics.render, lambda m: generate_latest(m.registry)],
+    ids=["render", "registry"],
+)
+def test_promtool_finds_nothing_to_complain_about(
+    page: Callable[[MonitorMetrics], bytes],
+) -> None:
+    """`promtool check metrics` accepts a realistic scrape, served or read from the registry."""
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.fail("promtool is missing: install Debian's prometheus package (.ci/run does)")
     calls = [make_call(n, f"conn_{n % 3}", ai=150.0 * n) for n in range(30)]
-    metrics = build(calls)
+    metrics = build([*calls, make_call(40, HOSTILE, ai=90)])
     metrics.on_client_event(RequestRecord("/calls", "ok", 200, 0.05, 1, 41, 6000))
     metrics.set_overview(Overview(fetched_at=T0, values={"ai_latency_ms": 640, "call_count": 10}))
     result = subprocess.run(
         [promtool, "check", "metrics"],
-        input=generate_latest(metrics.registry),
+        input=page(metrics),
         capture_output=True,
         timeout=60,
         check=False,
     )
     assert (result.returncode, result.stdout + result.stderr) == (0, b"")
+
+
+def random_calls(seed: int = 7) -> list[Call]:
+    """Calls over a few trunks, one of them hostile, with latencies on and between bounds."""
+    rng = random.Random(seed)
+    on_bounds = [round(b * 1000, 3) for b in LATENCY_BUCKETS]  # exactly b once / 1000
+    calls = []
+    for n in range(400):
+        trunk = rng.choice(["conn_a", "conn_b", HOSTILE, "conn_\u00e9t\u00e9"])
+        ai = rng.choice(on_bounds) if n % 5 == 0 else rng.uniform(0, 12_000)
+        status = rng.choice(["connected", "failed", 'odd"status'])
+        call = make_call(n % 250, trunk, ai, status=status)
+        gateway = None if n % 7 == 0 else rng.choice([*on_bounds, 0.0, 3.5])
+        calls.append(replace(call, id=f"c{n}", gateway_processing_ms=gateway))
+    return calls
+
+
+def independent(calls: list[Call]) -> Samples:
+    """The cumulative series as stock prometheus_client metrics count the same calls."""
+    registry = CollectorRegistry()
+    latency = Histogram(
+        "telepath_call_latency_seconds",
+        "reference",
+        ["trunk_id", "component"],
+        buckets=LATENCY_BUCKETS,
+        registry=registry,
+    )
+    counts = Counter("telepath_calls", "reference", ["trunk_id", "status"], registry=registry)
+    for call in calls:
+        counts.labels(call.trunk_id, call.status).inc()
+        for metric, component in COMPONENTS.items():
+            value = call.latency(metric)
+            if value is not None:
+                latency.labels(call.trunk_id, component).observe(value / 1000)
+    return parse(generate_latest(registry))
+
+
+def test_render_serves_the_same_samples_as_the_registry():
+    """render() and generate_latest(registry) agree on every sample, hostile labels included."""
+    metrics = build(random_calls())
+    metrics.on_client_event(RequestRecord("/calls", "ok", 200, 0.05, 1, 41, 6000))
+    metrics.set_overview(Overview(fetched_at=T0, values={"ai_latency_ms": 640, "call_count": 9}))
+    metrics.alert_states = lambda: [
+        AlertState("p95", HOSTILE, "firing", "warning", alert_id="a1"),
+        AlertState('rule "x"\\', None, "pending", "critical", alert_id="a2"),
+    ]
+    metrics.outbox_stats = lambda: [("on\ncall", 2, 30.0)]
+    assert parse(metrics.render()) == parse(generate_latest(metrics.registry))
+
+
+def test_cumulative_series_match_stock_prometheus_client():
+    """The latency histograms and call counts equal those of stock prometheus_client metrics."""
+    calls = random_calls()
+    expected = independent(calls)
+    served = {
+        key: value
+        for key, value in samples(build(calls)).items()
+        if key[0].startswith(("telepath_call_latency_seconds", "telepath_calls_total"))
+    }
+    assert served == pytest.approx(expected, rel=1e-12)
+
+
+def test_hostile_trunk_ids_round_trip_through_the_page():
+    """A quote, backslash and newline in a trunk id come back intact from the parsed page."""
+    got = samples(build([make_call(0, HOSTILE, ai=300)]))
+    trunks = {dict(labels).get("trunk_id") for (_, labels) in got} - {None}
+    assert trunks == {HOSTILE}
+
+
+def test_each_family_is_described_once():
+    """HELP and TYPE appear once per family, and the page holds the registry's families."""
+    metrics = build(random_calls())
+    lines = metrics.render().decode().splitlines()
+    helps = [line.split(" ")[2] for line in lines if line.startswith("# HELP ")]
+    types = Tally(line.split(" ")[2] for line in lines if line.startswith("# TYPE "))
+    registry = generate_latest(metrics.registry).decode().splitlines()
+    expected = sorted(line.split(" ")[2] for line in registry if line.startswith("# HELP "))
+    assert (sorted(helps), set(types.values())) == (expected, {1})
+
+
+def test_the_histogram_stays_visible_to_registry_readers():
+    """Tools that read the registry still see the latency histogram, typed as one."""
+    metrics = build([make_call(0, "conn_a", ai=300)])
+    kinds = {family.name: family.type for family in metrics.registry.collect()}
+    assert (kinds["telepath_call_latency_seconds"], kinds["telepath_calls"]) == (
+        "histogram",
+        "counter",
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [0.0, -0.0, 0.1, 2.5, 1e-7, 999_999.9, 1e6, 1_234_567.0, 3e21, -5e8, 7, math.inf, -math.inf],
+)
+def test_sample_values_are_written_as_prometheus_client_writes_them(value: float) -> None:
+    """The fast value format is prometheus_client's, large and special values included."""
+    assert _sample_value(value) == floatToGoString(value)
+
+
+def test_nan_sample_values_are_written_as_nan():
+    """NaN, which compares false with everything, still takes the slow path."""
+    assert _sample_value(math.nan) == "NaN"

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry
 
 from monitor.alerts import AlertEngine, AlertState
 from monitor.clock import ManualClock
@@ -412,7 +411,7 @@ def serve() -> Iterator[Callable[..., httpx.Client]]:
 
     def start(status_page: Callable[[], str] | None = None) -> httpx.Client:
         server = MetricsServer(
-            "127.0.0.1", 0, CollectorRegistry(), lambda: (True, "ok"), status_page=status_page
+            "127.0.0.1", 0, lambda: b"", lambda: (True, "ok"), status_page=status_page
         )
         server.start()
         servers.append(server)

@@ -895,6 +895,15 @@ class _Loader:
             self._check_rule(("rules", i), spec)
             if spec.source == "calls" and poll is not None:
                 self._check_window(("rules", i), spec, poll, defaults)
+        if poll is not None and poll.overlap > poll.backfill:
+            # Polls never read further back than the backfill, so the overlap would be
+            # cut silently and calls longer than the backfill missed.
+            where = ("poll", "overlap") if ("poll", "overlap") in self.pos.values else ("poll",)
+            self._at(
+                self.pos.values.get(where, self.pos.values[()]),
+                "poll.overlap is longer than poll.backfill; polls never read further back "
+                "than the backfill, so make the backfill at least as long",
+            )
 
     def _check_notify(self, loc: Loc, notifiers: set[str]) -> None:
         raw: Any = self.data

@@ -87,6 +87,7 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    # httpx logs every request at INFO; that is our debug detail, not the operator's.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
-    logging.getLogger("httpcore").setLevel(max(logging.WARNING, root.level))
+    # httpx logs every request and APScheduler every job run at INFO: our debug detail,
+    # not the operator's (a poll every 30 s would be four lines a minute of noise).
+    for chatty in ("httpx", "httpcore", "apscheduler"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

@@ -47,7 +47,6 @@ class SyncResult:
     skipped: int
     since: datetime
     watermark: datetime | None
-    stopped_early: bool
     #: Start times still to read after a walk was cut short by ``poll.max_pages``.
     gap: tuple[datetime, datetime] | None = None
 
@@ -64,7 +63,6 @@ class _Walk:
     newest: datetime | None = None
     oldest: datetime | None = None
     newest_first: bool = True
-    stopped_early: bool = False
 
 
 class CallSync:
@@ -133,6 +131,12 @@ class CallSync:
         """Read what is new, then what a cut-short walk left; raises the client's ApiError
         when the API cannot be read.
 
+        Every poll walks the whole range from ``since`` (the watermark minus the overlap)
+        to now. A call is listed only once it has ended but sorted by when it started, so
+        one that ends now may sit many pages deep among calls already seen; stopping at
+        the first page with nothing new would never reach it. The cost is about
+        overlap x calls per minute / 100 requests per poll.
+
         A newest-first walk that hits ``poll.max_pages`` (a backfill of a busy account)
         has read the newest calls but not the oldest of its range. The range it missed
         is kept as the *gap* (in the state DB, so it survives a restart) and read,
@@ -143,7 +147,7 @@ class CallSync:
         now = self.clock.now()
         since = self.since(now)
         previous = self.watermark
-        walk = self._walk(since, None, previous)
+        walk = self._walk(since, None)
         if walk.newest is not None and (previous is None or walk.newest > previous):
             self.store.save_watermark(walk.newest)
             self.watermark = walk.newest
@@ -154,10 +158,10 @@ class CallSync:
         self._prune(now)
         return SyncResult(
             walk.pages, walk.received, walk.new, walk.duplicates, walk.skipped, since,
-            self.watermark, walk.stopped_early, self.gap,
+            self.watermark, self.gap,
         )  # fmt: skip
 
-    def _walk(self, since: datetime, until: datetime | None, previous: datetime | None) -> _Walk:
+    def _walk(self, since: datetime, until: datetime | None) -> _Walk:
         walk = _Walk()
         pages_iter = self.client.iter_call_pages(since=since, until=until)
         try:
@@ -175,15 +179,12 @@ class CallSync:
                     walk.newest = max(starts + ([walk.newest] if walk.newest else []))
                     walk.oldest = min(starts + ([walk.oldest] if walk.oldest else []))
                     walk.newest_first = starts[0] >= starts[-1]
-                if not fresh and _reached_synced_range(page.calls, previous):
-                    walk.stopped_early = True
-                    break
         finally:
             pages_iter.close()
         return walk
 
     def _cut(self, walk: _Walk) -> bool:
-        return not walk.stopped_early and walk.pages >= self.client.max_pages
+        return walk.pages >= self.client.max_pages
 
     @property
     def gap(self) -> tuple[datetime, datetime] | None:
@@ -218,7 +219,7 @@ class CallSync:
         if start >= gap[1]:
             self._save_gap(None)
             return
-        walk = self._walk(start, gap[1], None)
+        walk = self._walk(start, gap[1])
         tally.pages += walk.pages
         tally.received += walk.received
         tally.new += walk.new
@@ -273,18 +274,6 @@ class CallSync:
 
 def _from_epoch(text: str) -> datetime:
     return datetime.fromtimestamp(float(text), UTC)
-
-
-def _reached_synced_range(calls: Sequence[Call], watermark: datetime | None) -> bool:
-    """True when a newest-first page has walked back into what a completed sync read.
-
-    Without a watermark (first sync, or a crash during it) nothing older is known to
-    be complete, so paging goes on however many seen calls a page holds.
-    """
-    if not calls or watermark is None:
-        return False
-    newest_first = calls[0].start_time >= calls[-1].start_time
-    return newest_first and calls[-1].start_time <= watermark
 
 
 @dataclass

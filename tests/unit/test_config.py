@@ -483,3 +483,11 @@ def test_malformed_durations_are_refused(text):
     """Anything but whole numbers with d/h/m/s units, largest first, is an error."""
     with pytest.raises(ValueError, match="expected a duration"):
         parse_duration(text)
+
+
+def test_an_overlap_longer_than_the_backfill_is_refused(tmp_path):
+    """Polls never read further back than the backfill, so the overlap cannot exceed it."""
+    path = tmp_path / "alerts.yaml"
+    path.write_text("poll:\n  backfill: 5m\n  overlap: 10m\n")
+    (problem,) = problems_of(path)
+    assert problem.startswith(f"{path}:3:12: poll.overlap is longer than poll.backfill")

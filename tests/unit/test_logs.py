@@ -72,3 +72,10 @@ def test_httpx_request_lines_are_quiet_at_info(stream):
     configure_logging("INFO", "text", stream)
     logging.getLogger("httpx").info("HTTP Request: GET ...")
     assert stream.getvalue() == ""
+
+
+def test_library_chatter_is_kept_below_info():
+    """httpx requests and APScheduler job runs do not reach an INFO log."""
+    configure_logging("INFO", "text", io.StringIO())
+    for name in ("httpx", "httpcore", "apscheduler"):
+        assert logging.getLogger(name).getEffectiveLevel() >= logging.WARNING

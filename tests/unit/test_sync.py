@@ -117,18 +117,33 @@ def test_first_sync_reads_the_backfill_and_the_next_only_whats_new(tmp_path, new
     assert sync.poll().new == 0
 
 
-def test_an_idle_poll_costs_one_request_newest_first(tmp_path):
-    """Nothing new: one page, all seen, and paging stops."""
+def test_a_poll_rereads_the_overlap_and_no_further(tmp_path):
+    """The calls started within the overlap are read again, nothing older."""
     clock = ManualClock(T0)
     api = FakeApi(clock)
     for n in range(50):
-        api.add(n, T0 - timedelta(minutes=9) + timedelta(seconds=n * 10))
-    sync = make_sync(tmp_path, api, clock)
+        api.add(n, T0 - timedelta(minutes=20) + timedelta(seconds=n * 24))
+    sync = make_sync(tmp_path, api, clock, overlap=timedelta(minutes=5))
     sync.poll()
     clock.advance(30)
     api.requests.clear()
     result = sync.poll()
-    assert (len(api.requests), result.new, result.stopped_early) == (1, 0, True)
+    # Starts every 24 s, the newest at T0-24s (it ended meanwhile: the one new call);
+    # the overlap reaches back to T0-5m24s: 14 calls, 2 pages of 10.
+    assert (len(api.requests), result.received, result.new) == (2, 14, 1)
+
+
+def test_an_idle_poll_of_a_quiet_account_costs_one_request(tmp_path):
+    """No call started within the overlap: one empty page."""
+    clock = ManualClock(T0)
+    api = FakeApi(clock)
+    api.add(1, T0 - timedelta(minutes=50))
+    sync = make_sync(tmp_path, api, clock)
+    sync.poll()
+    clock.advance(30 * 60)
+    api.requests.clear()
+    sync.poll()
+    assert len(api.requests) == 1
 
 
 def test_late_arriving_long_call_is_picked_up_by_the_overlap(tmp_path):

@@ -1,0 +1,58 @@
+"""Regression: a long call, listed only once it ends but sorted by when it started, sits
+deep in a newest-first listing among calls already seen; it must still be synced.
+
+In-process on the simulator with a manual clock, so it is deterministic and quick.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from monitor.clock import ManualClock
+from monitor.simulator import DEFAULT_API_KEY, SimulatorOptions, SimulatorServer
+from monitor.store import StateStore
+from monitor.sync import CallSync
+from monitor.telepath.client import TelepathClient
+from monitor.windows import CallWindows
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2026, 3, 10, 14, 0, 30, tzinfo=UTC)
+
+
+def test_a_long_call_listed_deep_in_a_newest_first_listing_is_synced(tmp_path: Path) -> None:
+    """Polling every second for a minute, every call that ended meanwhile is stored."""
+    clock = ManualClock(START)
+    options = SimulatorOptions(calls_per_minute=600, history=timedelta(minutes=20))
+    store = StateStore(tmp_path / "state.db")
+    with SimulatorServer(options, clock) as server:
+        client = TelepathClient(
+            httpx.Client(base_url=server.url, timeout=5),
+            api_key=SecretStr(DEFAULT_API_KEY),
+            clock=clock,
+        )
+        sync = CallSync(
+            client,
+            store,
+            CallWindows(timedelta(minutes=5)),
+            clock,
+            backfill=timedelta(minutes=10),
+            overlap=timedelta(minutes=10),
+        )
+        since = clock.now() - timedelta(minutes=10)
+        try:
+            for _ in range(60):
+                sync.poll()
+                clock.advance(1)
+            sync.poll()
+            stored = {call.id for call in store.load_calls()}
+            expected = {c.id for c in server.visible_calls() if c.start_time >= since}
+        finally:
+            client.close()
+            store.close()
+    assert expected - stored == set()

@@ -161,6 +161,7 @@ class Daemon:
         self.delivery = self._worker()
         self.delivery_threads = DeliveryThreads(self.delivery)
         self.heartbeat_pinger = _pinger(config)
+        self._slow_polls = False
         #: The last evaluation's observations by (rule, group), for the status page.
         self.latest: dict[tuple[str, str | None], Observation] = {}
         self.calls_health = SyncHealth()
@@ -286,12 +287,27 @@ class Daemon:
         self.calls_health.record_success(now)
         self.evaluate(sync_ok=True)
         self.metrics.on_sync("/calls", ok=True, at=now)
-        self.metrics.sync_duration.observe(self.clock.monotonic() - started)
+        took = self.clock.monotonic() - started
+        self.metrics.sync_duration.observe(took)
+        self._note_slow_poll(took)
         self.metrics.duplicates.inc(result.duplicates)
         log.debug(
             "synced /calls: %d new, %d duplicates, %d skipped in %d pages",
             result.new, result.duplicates, result.skipped, result.pages,
         )  # fmt: skip
+
+    def _note_slow_poll(self, took: float) -> None:
+        """Say once when polls take longer than calls_every (the next ones are skipped)."""
+        every = self.config.poll.calls_every.total_seconds()
+        if took > every and not self._slow_polls:
+            log.warning(
+                "a poll of /calls took %.1fs, longer than poll.calls_every (%.0fs): polls "
+                "run back to back; raise calls_every, or lower poll.overlap to read less",
+                took, every,
+            )  # fmt: skip
+        elif took <= every and self._slow_polls:
+            log.info("polls of /calls are back within poll.calls_every")
+        self._slow_polls = took > every
 
     def poll_overview(self) -> None:
         """Read /analytics/overview; never raises."""

@@ -89,5 +89,8 @@ def configure_logging(
     root.setLevel(level)
     # httpx logs every request and APScheduler every job run at INFO: our debug detail,
     # not the operator's (a poll every 30 s would be four lines a minute of noise).
-    for chatty in ("httpx", "httpcore", "apscheduler"):
+    for chatty in ("httpx", "httpcore"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
+    # APScheduler also warns each time a poll is skipped because the previous one still
+    # runs; that is coalescing working as meant, and the daemon reports slow polls once.
+    logging.getLogger("apscheduler").setLevel(max(logging.ERROR, root.level))

@@ -22,6 +22,8 @@ MAX_RATE_LIMIT_WAIT: Final = 120.0
 class RateLimiter:
     """A token bucket of ``per_minute`` requests per minute, plus the server's own view.
 
+    When the server advertises a lower ``X-RateLimit-Limit``, the bucket runs at that.
+
     Burst capacity is a tenth of a minute's budget (at least one request) so a long
     backfill spreads over the minute instead of spending it all in the first second.
     """
@@ -52,13 +54,22 @@ class RateLimiter:
         server_wait = max(0.0, min(self._blocked_until_epoch - now_epoch, MAX_RATE_LIMIT_WAIT))
         return max(bucket_wait, server_wait)
 
+    def _pace(self, per_minute: int) -> None:
+        # A key allowed fewer requests than our own budget is paced to its limit, so a
+        # busy poll spreads over the minute instead of spending it and then waiting,
+        # blind, for the reset.
+        self._rate = per_minute / 60.0
+        self._capacity = max(1.0, per_minute / 10.0)
+        self._tokens = min(self._tokens, self._capacity)
+
     def observe(self, headers: Mapping[str, str], *, now_epoch: float) -> None:
         """Read ``X-RateLimit-*`` from a response; when none remain, hold until reset."""
         limit = _header_int(headers, "x-ratelimit-limit")
         remaining = _header_int(headers, "x-ratelimit-remaining")
         reset = _header_int(headers, "x-ratelimit-reset")
-        if limit is not None:
+        if limit is not None and limit >= 1 and limit != self.server_limit:
             self.server_limit = limit
+            self._pace(min(self.per_minute, limit))
         if remaining is not None:
             self.server_remaining = remaining
             if remaining <= 0 and reset is not None and reset > now_epoch:

@@ -259,3 +259,26 @@ def test_run_serves_metrics_and_stops_cleanly_on_sigterm(tmp_path):
     assert process.returncode == 0
     assert DEFAULT_API_KEY.encode() not in output
     assert b"stopped" in output
+
+
+def test_slow_polls_are_reported_once_and_their_end_too(tmp_path, caplog):
+    """A poll longer than calls_every is said once per streak, and its end at INFO."""
+    import logging
+
+    from monitor.clock import ManualClock
+    from tests.support.daemon import make_daemon
+
+    caplog.set_level(logging.INFO, logger="monitor.daemon")
+    daemon = make_daemon(
+        tmp_path, "http://127.0.0.1:9", ManualClock(), "poll: {calls_every: 10s}\n"
+    )
+    try:
+        for took in (3.0, 12.0, 15.0, 11.0, 2.0):
+            daemon._note_slow_poll(took)
+    finally:
+        daemon.stop()
+    messages = [r.getMessage() for r in caplog.records if r.name == "monitor.daemon"]
+    slow = [m for m in messages if "longer than poll.calls_every" in m]
+    assert len(slow) == 1
+    assert "took 12.0s" in slow[0]
+    assert sum("back within poll.calls_every" in m for m in messages) == 1

@@ -42,6 +42,23 @@ def test_server_says_none_remain():
     assert limiter.reserve(now=0.0, now_epoch=1031.0) == 0.0
 
 
+def test_a_lower_advertised_limit_paces_the_bucket():
+    """Our budget 6,000/min, the key 240/min: a burst of 24, then one request per 0.25 s."""
+    limiter = RateLimiter(6000, now=0.0)
+    limiter.observe({"x-ratelimit-limit": "240", "x-ratelimit-remaining": "239"}, now_epoch=0.0)
+    waits = [limiter.reserve(now=0.0, now_epoch=0.0) for _ in range(26)]
+    assert waits[:24] == [0.0] * 24
+    assert waits[24:] == [pytest.approx(0.25), pytest.approx(0.5)]
+
+
+def test_a_higher_advertised_limit_keeps_our_own_budget():
+    """The key allows 6,000/min but we were told 60: we stay at 60."""
+    limiter = RateLimiter(60, now=0.0)
+    limiter.observe({"x-ratelimit-limit": "6000", "x-ratelimit-remaining": "5999"}, now_epoch=0.0)
+    waits = [limiter.reserve(now=0.0, now_epoch=0.0) for _ in range(7)]
+    assert waits[6] == pytest.approx(1.0)
+
+
 def test_garbage_headers_are_ignored():
     """Unreadable rate-limit headers change nothing."""
     limiter = RateLimiter(6000, now=0.0)

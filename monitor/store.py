@@ -400,11 +400,8 @@ class StateStore:
                 "WHERE notifier = ? AND channel = ? AND ts = ?",
                 (json.dumps(resolved), notifier, thread.channel, thread.ts),
             )
-            if set(resolved) >= {str(a["id"]) for a in json.loads(row[0])}:
-                db.execute(
-                    "DELETE FROM slack_threads WHERE notifier = ? AND channel = ? AND ts = ?",
-                    (notifier, thread.channel, thread.ts),
-                )
+        # The thread stays known after the resolution: a resolution re-sent after a kill
+        # must land in the same thread, not in the channel.
         return json.loads(row[0]), resolved
 
     def prune_slack_messages(self, keep: int = 10_000) -> None:
@@ -414,6 +411,11 @@ class StateStore:
                 "DELETE FROM slack_messages WHERE rowid NOT IN "
                 "(SELECT rowid FROM slack_messages ORDER BY rowid DESC LIMIT ?)",
                 (keep,),
+            )
+            db.execute(
+                "DELETE FROM slack_threads WHERE NOT EXISTS (SELECT 1 FROM slack_messages m "
+                "WHERE m.notifier = slack_threads.notifier AND m.channel = slack_threads.channel "
+                "AND m.ts = slack_threads.ts)"
             )
 
     # --- silences ----------------------------------------------------------------------

@@ -473,3 +473,24 @@ def test_once_notify_leaves_nothing_pending_when_a_receiver_fails(tmp_path, simu
         daemon.stop()
     assert pending == []
     assert dead.last_error == "not delivered by once --notify"
+
+
+def test_a_resolution_resent_after_a_kill_stays_in_the_thread(tmp_path, clock, slack):
+    """Sent, then killed before it was marked: the resolution goes out again in the same
+    thread (Slack has no idempotency key), never as a new channel message."""
+    spec = (
+        f"    type: slack\n    token: {DEFAULT_TOKEN}\n    channel: '#voice-oncall'\n"
+        f"    api_url: {slack.api_url}\n"
+    )
+    daemon = offline_daemon(tmp_path, clock, f"  oncall:\n{spec}")
+    try:
+        firing = queue_test_alert(daemon, "oncall")
+        daemon.delivery.deliver_due("oncall")
+        resolved = Notification(**{**firing.__dict__, "id": "msg_resolved", "event": "resolved"})
+        sender = daemon.senders["oncall"]
+        sender.send(resolved)  # delivered, then the kill: never marked
+        sender.send(resolved)  # the restart sends it again
+    finally:
+        daemon.stop()
+    (top,) = slack.messages
+    assert len(slack.replies(top.ts)) == 2

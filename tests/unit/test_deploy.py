@@ -7,25 +7,18 @@ import json
 import re
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.alerts import AlertState
-from monitor.clock import ManualClock
 from monitor.config import load_config
 from monitor.errors import ConfigError
-from monitor.metrics import MonitorMetrics
-from monitor.models import Call, Overview
-from monitor.telepath.client import PaginationStopped, RecordSkipped, RequestRecord
-from monitor.windows import CallWindows
+from tools.reference import reference_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -44,74 +37,15 @@ CONTAINER_TMP = "/tmp"  # noqa: S108
 # --- what the exporter really serves ------------------------------------------------------
 
 
-def _call(n: int, trunk: str, status: str = "connected") -> Call:
-    end = T0 - timedelta(seconds=n + 1)
-    return Call(
-        id=f"call_{trunk}_{n}",
-        trunk_id=trunk,
-        status=status,
-        start_time=end - timedelta(seconds=60),
-        end_time=end,
-        ai_latency_ms=400.0 + n,
-        carrier_lag_ms=90.0,
-        gateway_processing_ms=15.0,
-    )
-
-
-def served_metrics() -> MonitorMetrics:
-    """A registry in which every family the daemon can serve has samples."""
-    calls = [_call(0, "conn_a"), _call(1, "conn_a", "failed"), _call(2, "conn_b")]
-    windows = CallWindows(timedelta(minutes=30))
-    windows.add_many(calls)
-    metrics = MonitorMetrics(
-        windows,
-        threading.RLock(),
-        ManualClock(T0),
-        max_trunks=1,  # conn_b goes over the cap, so the capped series have samples too
-        sync_watermark=lambda: T0 - timedelta(seconds=90),
-    )
-    metrics.on_new_calls(calls)
-    metrics.on_client_event(RequestRecord("/calls", "ok", 200, 0.05, 1, 41, 100))
-    metrics.on_client_event(RecordSkipped("/calls", "missing_id", None))
-    metrics.on_client_event(PaginationStopped("/calls", "repeated_cursor"))
-    metrics.on_sync("/calls", ok=True, at=T0)
-    metrics.set_overview(
-        Overview(
-            fetched_at=T0,
-            values={
-                "ai_latency_ms": 640,
-                "carrier_lag_ms": 80,
-                "gateway_processing_ms": 15,
-                "call_count": 10,
-                "failed_ratio": 0.02,
-            },
-        )
-    )
-    metrics.duplicates.inc()
-    metrics.sync_duration.observe(0.2)
-    metrics.rule_evaluation.observe(0.01)
-    metrics.config_reloads.labels("ok").inc()
-    metrics.notifications_sent.labels("oncall").inc()
-    metrics.notifications_failed.labels("oncall").inc()
-    metrics.notifications_dead_lettered.labels("oncall", "expired").inc()
-    metrics.notifications_held.labels("silenced").inc()
-    metrics.heartbeats.labels("sent").inc()
-    metrics.alert_states = lambda: [
-        AlertState("ai-latency-p95", "conn_a", "firing", "warning", alert_id="a1")
-    ]
-    metrics.outbox_stats = lambda: [("oncall", 2, 30.0)]
-    return metrics
-
-
 def served_names() -> set[str]:
     """Every sample name in one scrape (``_bucket``, ``_sum``, ``_count``, ``_total``...)."""
-    text = generate_latest(served_metrics().registry).decode()
+    text = reference_registry().render().decode()
     return {s.name for family in text_string_to_metric_families(text) for s in family.samples}
 
 
 def test_every_family_has_samples_in_the_reference_scrape():
     """The reference scrape leaves no family empty, so the name set below is complete."""
-    text = generate_latest(served_metrics().registry).decode()
+    text = reference_registry().render().decode()
     empty = [f.name for f in text_string_to_metric_families(text) if not f.samples]
     assert empty == []
 

@@ -9,6 +9,7 @@ budget with a token bucket.
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -37,8 +38,11 @@ class RateLimiter:
         self._tokens = self._capacity
         self._updated = now
         self._blocked_until_epoch = 0.0
+        self._reset_epoch: float | None = None
         self.server_limit: int | None = None
         self.server_remaining: int | None = None
+        # The poll jobs share one client from scheduler threads.
+        self._lock = threading.Lock()
 
     def reserve(self, *, now: float, now_epoch: float) -> float:
         """Take one request from the budget; return how long to wait before sending it.
@@ -47,12 +51,25 @@ class RateLimiter:
             now: monotonic seconds, for the bucket.
             now_epoch: wall-clock Unix seconds, for the server's reset time.
         """
-        self._tokens = min(self._capacity, self._tokens + (now - self._updated) * self._rate)
-        self._updated = now
-        self._tokens -= 1.0
-        bucket_wait = 0.0 if self._tokens >= 0 else -self._tokens / self._rate
-        server_wait = max(0.0, min(self._blocked_until_epoch - now_epoch, MAX_RATE_LIMIT_WAIT))
-        return max(bucket_wait, server_wait)
+        with self._lock:
+            self._tokens = min(self._capacity, self._tokens + (now - self._updated) * self._rate)
+            self._updated = now
+            self._tokens -= 1.0
+            bucket_wait = 0.0 if self._tokens >= 0 else -self._tokens / self._rate
+            blocked_until = self._blocked_until_epoch
+            # The server's count for its window, less what we sent since it answered: the
+            # bucket is sliding, the server's window fixed, so the bucket alone can go
+            # over the window by its burst.
+            reset, remaining = self._reset_epoch, self.server_remaining
+            if reset is not None and remaining is not None:
+                if now_epoch >= reset:
+                    self.server_remaining = None  # a new window: unknown until answered
+                elif remaining <= 0:
+                    blocked_until = max(blocked_until, reset)
+                else:
+                    self.server_remaining = remaining - 1
+            server_wait = max(0.0, min(blocked_until - now_epoch, MAX_RATE_LIMIT_WAIT))
+            return max(bucket_wait, server_wait)
 
     def _pace(self, per_minute: int) -> None:
         # A key allowed fewer requests than our own budget is paced to its limit, so a
@@ -67,13 +84,16 @@ class RateLimiter:
         limit = _header_int(headers, "x-ratelimit-limit")
         remaining = _header_int(headers, "x-ratelimit-remaining")
         reset = _header_int(headers, "x-ratelimit-reset")
-        if limit is not None and limit >= 1 and limit != self.server_limit:
-            self.server_limit = limit
-            self._pace(min(self.per_minute, limit))
-        if remaining is not None:
-            self.server_remaining = remaining
-            if remaining <= 0 and reset is not None and reset > now_epoch:
-                self._blocked_until_epoch = float(reset)
+        with self._lock:
+            if limit is not None and limit >= 1 and limit != self.server_limit:
+                self.server_limit = limit
+                self._pace(min(self.per_minute, limit))
+            if reset is not None:
+                self._reset_epoch = float(reset)
+            if remaining is not None:
+                self.server_remaining = remaining
+                if remaining <= 0 and reset is not None and reset > now_epoch:
+                    self._blocked_until_epoch = float(reset)
 
 
 def _header_int(headers: Mapping[str, str], name: str) -> int | None:

@@ -91,3 +91,15 @@ def test_backoff_grows_with_jitter_and_a_cap():
     for attempt, ceiling in [(1, 0.5), (2, 1.0), (3, 2.0), (10, 30.0)]:
         delay = backoff_delay(attempt, base=0.5, cap=30.0, rng=rng)
         assert ceiling / 2 <= delay <= ceiling
+
+
+def test_requests_sent_since_the_last_answer_count_against_the_window():
+    """Two left in this window: two go at once, the third waits for the reset."""
+    limiter = RateLimiter(6000, now=0.0)
+    limiter.observe(
+        {"x-ratelimit-limit": "6000", "x-ratelimit-remaining": "2", "x-ratelimit-reset": "1060"},
+        now_epoch=1000.0,
+    )
+    waits = [limiter.reserve(now=0.0, now_epoch=1000.0) for _ in range(3)]
+    assert waits == [0.0, 0.0, pytest.approx(60.0)]
+    assert limiter.reserve(now=61.0, now_epoch=1061.0) == 0.0

@@ -23,7 +23,7 @@ from monitor.notify.sample import sample_notification
 from monitor.notify.signing import secret_key
 from monitor.notify.webhook import WebhookSender
 
-NOW = datetime.now(UTC).replace(microsecond=0)
+NOW = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
 HOOK_URL = "https://hooks.example/secret-path-1234"
 WHSEC = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 
@@ -39,10 +39,10 @@ def note(event: str = "firing", **alert: Any) -> Notification:
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-def webhook(handler: Handler, **spec: Any) -> WebhookSender:
+def webhook(handler: Handler, *, at: datetime = NOW, **spec: Any) -> WebhookSender:
     config = WebhookNotifier.model_validate({"type": "webhook", "url": HOOK_URL, **spec})
     return WebhookSender(
-        config, ManualClock(NOW), http=httpx.Client(transport=httpx.MockTransport(handler))
+        config, ManualClock(at), http=httpx.Client(transport=httpx.MockTransport(handler))
     )
 
 
@@ -84,7 +84,8 @@ def test_resolution_has_status_resolved():
 def test_signature_verifies_with_the_reference_implementation(secret):
     """standardwebhooks (an independent implementation) accepts our signature."""
     seen, handler = recording()
-    webhook(handler, secret=secret).send(note())
+    # Signed now: the reference implementation also checks the timestamp against its clock.
+    webhook(handler, at=datetime.now(UTC), secret=secret).send(note())
     request = seen[0]
     key = secret if secret.startswith("whsec_") else secret.encode()
     verified = Webhook(key).verify(request.content, dict(request.headers))
@@ -94,9 +95,10 @@ def test_signature_verifies_with_the_reference_implementation(secret):
 def test_a_tampered_body_fails_verification():
     """The signature covers the body: changing one byte is detected."""
     seen, handler = recording()
-    webhook(handler, secret=WHSEC).send(note())
+    webhook(handler, at=datetime.now(UTC), secret=WHSEC).send(note())
     request = seen[0]
-    with pytest.raises(WebhookVerificationError):
+    Webhook(WHSEC).verify(request.content, dict(request.headers))
+    with pytest.raises(WebhookVerificationError, match="signature"):
         Webhook(WHSEC).verify(request.content.replace(b"1234", b"1235"), dict(request.headers))
 
 

@@ -471,6 +471,9 @@ class Daemon:
         )
         self.self_engine = AlertEngine(config.links, self.self_engine.states())
         self.metrics.export_window = config.export.window
+        # A lower cap applies to trunks not exported yet: a series cannot be taken back.
+        self.metrics.cap.limit = config.export.max_trunks
+        self.client.max_pages = config.poll.max_pages
         self.sync.backfill, self.sync.overlap = config.poll.backfill, config.poll.overlap
         self._overview_fields = {str(k): v for k, v in config.overview_fields.items()}
         old, self.config = self.config, config

@@ -118,12 +118,12 @@ CONFIG: Final[Mapping[str, str]] = {
     "poll.overlap": "Each sync re-reads this much before the newest call seen: a call is "
     "listed only once it has ended.",
     "poll.max_pages": "At most this many pages (100 calls each) per poll; past it the walk "
-    "stops with a warning. Takes effect on restart.",
+    "stops with a warning and the rest is read by the next polls.",
     # export
     "export.window": "Window of the `telepath_window_*` and `telepath_account_window_*` gauges.",
     "export.max_trunks": "Trunks with their own `trunk_id` series, first come first "
     f'served; later ones go to `trunk_id="{OTHER_TRUNKS}"` in the cumulative series. '
-    "Takes effect on restart.",
+    "Lowered on reload, it applies to trunks not exported yet.",
     # overview_fields
     **{
         f"overview_fields.{metric}": f"Where the overview holds `{metric}` when the usual "

@@ -282,3 +282,19 @@ def test_slow_polls_are_reported_once_and_their_end_too(tmp_path, caplog):
     assert len(slow) == 1
     assert "took 12.0s" in slow[0]
     assert sum("back within poll.calls_every" in m for m in messages) == 1
+
+
+def test_a_reload_applies_the_page_limit_and_the_trunk_cap(tmp_path):
+    """poll.max_pages and export.max_trunks change without a restart."""
+    from monitor.clock import ManualClock
+    from monitor.config import load_config
+    from tests.support.daemon import make_daemon
+
+    daemon = make_daemon(tmp_path, "http://127.0.0.1:9", ManualClock(), "poll: {max_pages: 500}\n")
+    try:
+        path = tmp_path / "alerts.yaml"
+        path.write_text("poll: {max_pages: 40}\nexport: {max_trunks: 7}\n")
+        daemon.apply_config(load_config(path))
+        assert (daemon.client.max_pages, daemon.metrics.cap.limit) == (40, 7)
+    finally:
+        daemon.stop()

@@ -8,20 +8,18 @@ accepting, wakes responses sleeping for a slow fault, shuts down open connection
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import socket
-import socketserver
 import struct
 import threading
-import time
 from collections import Counter
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, Final
 
 from monitor.clock import Clock, SystemClock
+from monitor.loopback import TrackedHTTPServer
 from monitor.models import Call
 from monitor.simulator.api import SimulatorApp
 from monitor.simulator.options import FaultOptions, SimulatorOptions
@@ -33,58 +31,16 @@ STOP_TIMEOUT: Final = 2.0
 _MAX_BODY: Final = 64 * 1024
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    """Tracks connections and their threads so shutdown can close and join them."""
+class _HTTPServer(TrackedHTTPServer):
+    """The tracked server, carrying the app and the "stopping" flag slow faults watch."""
 
-    daemon_threads = True
-    block_on_close = False  # we join with a timeout in stop(), never unbounded
+    name = "telepath-simulator"
     request_queue_size = 128  # benchmarks open many connections at once
 
     def __init__(self, address: tuple[str, int], app: SimulatorApp) -> None:
         self.app = app
         self.stopping = threading.Event()
-        self._active: dict[socket.socket, threading.Thread] = {}
-        self._active_lock = threading.Lock()
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind resolves a FQDN, which can block on DNS; we need none.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = str(host), int(port)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        thread = threading.Thread(
-            target=self._serve_connection,
-            args=(request, client_address),
-            name="telepath-simulator-conn",
-            daemon=True,
-        )
-        with self._active_lock:
-            self._active[request] = thread
-        thread.start()
-
-    def _serve_connection(self, request: Any, client_address: Any) -> None:
-        try:
-            self.process_request_thread(request, client_address)
-        finally:
-            with self._active_lock:
-                self._active.pop(request, None)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        logger.debug("simulator connection error", exc_info=True)
-
-    def close_connections(self, deadline: float) -> None:
-        """Shut every open connection down and wait (until ``deadline``) for its thread."""
-        with self._active_lock:
-            active = list(self._active.items())
-        for sock, _ in active:
-            with contextlib.suppress(OSError):  # already closed by its handler
-                sock.shutdown(socket.SHUT_RDWR)
-        for _, thread in active:
-            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -175,12 +131,8 @@ class SimulatorServer:
         httpd, thread = self._httpd, self._thread
         if httpd is None or thread is None or httpd.stopping.is_set():
             return
-        deadline = time.monotonic() + STOP_TIMEOUT
         httpd.stopping.set()
-        httpd.shutdown()  # returns within one poll interval of serve_forever
-        httpd.close_connections(deadline)
-        httpd.server_close()
-        thread.join(max(0.0, deadline - time.monotonic()))
+        httpd.stop(thread, STOP_TIMEOUT)
         logger.info("simulator stopped")
 
     def __enter__(self) -> SimulatorServer:

@@ -14,22 +14,20 @@ timeout and raise :class:`TimeoutError` saying what they saw; nothing polls.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import logging
 import re
-import socket
-import socketserver
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import MappingProxyType, TracebackType
 from typing import Any, Final, Literal, Self, TypeVar
 from urllib.parse import parse_qsl, urlsplit
+
+from monitor.loopback import TrackedHTTPServer
 
 logger = logging.getLogger("tests.support.receivers")
 
@@ -90,55 +88,15 @@ class Reply:
 Script = Reply | Callable[[Received], Reply]
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    """Tracks connections and their threads so ``stop()`` can close and join them."""
+class _HTTPServer(TrackedHTTPServer):
+    """The tracked server, carrying the receiver its handler answers for."""
 
-    daemon_threads = True
-    block_on_close = False  # stop() joins with a timeout, never unbounded
     allow_reuse_address = True  # restart on the same port while old sockets sit in TIME_WAIT
 
     def __init__(self, address: tuple[str, int], receiver: LoopbackReceiver) -> None:
         self.receiver = receiver
-        self._active: dict[socket.socket, threading.Thread] = {}
-        self._active_lock = threading.Lock()
+        self.name = receiver.name
         super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind resolves a FQDN, which can block on DNS; we need none.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = str(host), int(port)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        thread = threading.Thread(
-            target=self._serve_connection,
-            args=(request, client_address),
-            name=f"{self.receiver.name}-conn",
-            daemon=True,
-        )
-        with self._active_lock:
-            self._active[request] = thread
-        thread.start()
-
-    def _serve_connection(self, request: Any, client_address: Any) -> None:
-        try:
-            self.process_request_thread(request, client_address)
-        finally:
-            with self._active_lock:
-                self._active.pop(request, None)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        logger.debug("%s connection error", self.receiver.name, exc_info=True)
-
-    def close_connections(self, deadline: float) -> None:
-        """Shut every open connection down and wait (until ``deadline``) for its thread."""
-        with self._active_lock:
-            active = list(self._active.items())
-        for sock, _ in active:
-            with contextlib.suppress(OSError):  # already closed by its handler
-                sock.shutdown(socket.SHUT_RDWR)
-        for _, thread in active:
-            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class _BodyTooLarge(Exception):
@@ -267,11 +225,7 @@ class LoopbackReceiver:
         if httpd is None or thread is None:
             return
         self._httpd = self._thread = None
-        deadline = time.monotonic() + STOP_TIMEOUT
-        httpd.shutdown()  # returns within one poll interval of serve_forever
-        httpd.close_connections(deadline)  # idle keep-alive connections too
-        httpd.server_close()
-        thread.join(max(0.0, deadline - time.monotonic()))
+        httpd.stop(thread, STOP_TIMEOUT)
         logger.debug("%s stopped", self.name)
 
     def __enter__(self) -> Self:

@@ -13,11 +13,13 @@ from monitor.cli import ConfigWatcher, main, once_report
 from monitor.clock import ManualClock
 from monitor.daemon import Daemon
 from monitor.simulator import DEFAULT_API_KEY
+from tests.support.daemon import SPIKE_RULE
 from tests.support.daemon import make_daemon as build_daemon
 
 pytestmark = pytest.mark.integration
 
-CONFIG = """
+CONFIG = (
+    """
 links:
   call: https://dashboard.example/calls/{call_id}
 poll:
@@ -26,16 +28,9 @@ defaults:
   for: 2m
   repeat: 1h
 rules:
-  - name: ai-latency-p95
-    summary: AI agent answers slowly
-    metric: ai_latency_ms
-    stat: p95
-    window: 2m
-    per: trunk
-    min_calls: 5
-    warning: 1500
-    critical: 2500
 """
+    + SPIKE_RULE
+)
 
 
 def make_daemon(tmp_path: Path, url: str, clock: ManualClock, config: str = CONFIG) -> Daemon:

@@ -22,6 +22,7 @@ from monitor.settings import Settings, load_settings
 from monitor.simulator import DEFAULT_API_KEY, SimulatorServer
 from monitor.simulator.scenarios import affected_trunks
 from monitor.telepath.client import TelepathClient
+from tests.support.daemon import SPIKE_RULE
 from tests.support.receivers import WebhookReceiver
 
 pytestmark = pytest.mark.integration
@@ -29,22 +30,17 @@ pytestmark = pytest.mark.integration
 POLL = timedelta(seconds=30)
 FOR = timedelta(minutes=2)
 WINDOW = timedelta(minutes=2)
-CONFIG = """
+CONFIG = (
+    """
 poll:
   calls_every: 30s
 defaults:
   for: 2m
   repeat: 2m
 rules:
-  - name: ai-latency-p95
-    summary: AI agent answers slowly
-    metric: ai_latency_ms
-    stat: p95
-    window: 2m
-    per: trunk
-    min_calls: 5
-    warning: 1500
-    critical: 2500
+"""
+    + SPIKE_RULE
+    + """\
   - name: failed-calls
     metric: failed_ratio
     window: 5m
@@ -56,6 +52,7 @@ rules:
     window: 2m
     warning: 900
 """
+)
 
 IntentKey = tuple[str, str | None, str, datetime, str, float | None, str]
 

@@ -23,6 +23,7 @@ import pytest
 from monitor.clock import ManualClock
 from monitor.daemon import Daemon
 from monitor.simulator import SimulatorServer
+from tests.support.daemon import SPIKE_RULE
 from tests.support.daemon import make_daemon as build_daemon
 
 pytestmark = pytest.mark.integration
@@ -34,7 +35,8 @@ KEY = ("ai-latency-p95", "conn_sim02")
 #: Bounds one browser run; a headless page load takes a couple of seconds.
 BROWSER_TIMEOUT = 60
 
-CONFIG = """
+CONFIG = (
+    """
 links:
   call: https://dash.example/calls/{call_id}
 poll:
@@ -42,16 +44,9 @@ poll:
 defaults:
   for: 2m
 rules:
-  - name: ai-latency-p95
-    summary: AI agent answers slowly
-    metric: ai_latency_ms
-    stat: p95
-    window: 2m
-    per: trunk
-    min_calls: 5
-    warning: 1500
-    critical: 2500
 """
+    + SPIKE_RULE
+)
 
 
 def make_daemon(tmp_path: Path, url: str, clock: ManualClock) -> Daemon:

@@ -10,6 +10,20 @@ from monitor.daemon import Daemon
 from monitor.settings import load_settings
 from monitor.simulator import DEFAULT_API_KEY
 
+#: The rule the ai-spike scenario trips on conn_sim02 (p95 AI latency over 2 minutes),
+#: for configs that end with ``rules:``.
+SPIKE_RULE = """\
+  - name: ai-latency-p95
+    summary: AI agent answers slowly
+    metric: ai_latency_ms
+    stat: p95
+    window: 2m
+    per: trunk
+    min_calls: 5
+    warning: 1500
+    critical: 2500
+"""
+
 
 def make_daemon(tmp_path: Path, api_url: str, clock: ManualClock, config: str) -> Daemon:
     """Write ``config`` as alerts.yaml in ``tmp_path`` and build (not start) a daemon on it,

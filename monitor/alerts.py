@@ -37,7 +37,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal, TypeVar
-from urllib.parse import quote
 
 from monitor.config import Links, Rule, Severity
 from monitor.models import Call
@@ -449,16 +448,14 @@ class AlertEngine:
 
     def _fill_links(self, group: str | None, calls: Sequence[Call]) -> dict[str, str]:
         out: dict[str, str] = {}
-        if self._links.call is not None:
-            for call in calls:
-                out[call.id] = _fill(self._links.call, call.id, call.trunk_id)
-        if self._links.trunk is not None and group is not None:
-            out["trunk"] = _fill(self._links.trunk, "", group)
+        for call in calls:
+            url = self._links.call_url(call.id, call.trunk_id)
+            if url is not None:
+                out[call.id] = url
+        trunk = None if group is None else self._links.trunk_url(group)
+        if trunk is not None:
+            out["trunk"] = trunk
         return out
-
-
-def _fill(template: str, call_id: str, trunk_id: str) -> str:
-    return template.format(call_id=quote(call_id, safe=""), trunk_id=quote(trunk_id, safe=""))
 
 
 def _severity(rule: Rule, value: float) -> Severity | None:

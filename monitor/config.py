@@ -29,7 +29,7 @@ from datetime import timedelta
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -300,6 +300,19 @@ class Links(_Frozen):
 
     call: LinkTemplate | None = None
     trunk: LinkTemplate | None = None
+
+    def call_url(self, call_id: str, trunk_id: str) -> str | None:
+        """The drill-down URL of a call, or None when ``call`` is not set."""
+        return None if self.call is None else _fill(self.call, call_id, trunk_id)
+
+    def trunk_url(self, trunk_id: str) -> str | None:
+        """The drill-down URL of a trunk, or None when ``trunk`` is not set."""
+        return None if self.trunk is None else _fill(self.trunk, "", trunk_id)
+
+
+def _fill(template: str, call_id: str, trunk_id: str) -> str:
+    # Ids are percent-encoded whole, so API text cannot leave the path segment it is in.
+    return template.format(call_id=quote(call_id, safe=""), trunk_id=quote(trunk_id, safe=""))
 
 
 class Poll(_Frozen):

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Final, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from prometheus_client import Gauge
 
@@ -224,9 +224,7 @@ def _alert(
     if rule is not None and st.severity is not None:
         threshold = rule.critical if st.severity == "critical" else rule.warning
     worst = () if obs is None else tuple(_worst(c, metric, links) for c in obs.offending)
-    trunk_url = None
-    if links.trunk is not None and st.group is not None:
-        trunk_url = _fill(links.trunk, "", st.group)
+    trunk_url = None if st.group is None else links.trunk_url(st.group)
     return AlertView(
         rule=st.rule,
         summary=rule.summary if rule is not None else None,
@@ -256,14 +254,8 @@ def _worst(call: Call, metric: str, links: Links) -> WorstCall:
     latency = None
     if metric.endswith("_ms"):
         latency = call.latency(metric)
-    url = None if links.call is None else _fill(links.call, call.id, call.trunk_id)
+    url = links.call_url(call.id, call.trunk_id)
     return WorstCall(call.id, call.trunk_id, call.status, call.start_time, latency, url)
-
-
-def _fill(template: str, call_id: str, trunk_id: str) -> str:
-    # Percent-encoded exactly as alert links are (monitor.alerts), so API text cannot
-    # leave the path segment it is put in.
-    return template.format(call_id=quote(call_id, safe=""), trunk_id=quote(trunk_id, safe=""))
 
 
 def _unit(metric: str) -> Unit:

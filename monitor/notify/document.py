@@ -18,10 +18,11 @@ Shape (the webhook contract; keys beyond the brief's are additive)::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from monitor.alerts import Intent, IntentKind
+from monitor.config import format_duration
 from monitor.models import Call
 
 __all__ = [
@@ -114,15 +115,10 @@ def describe_value(alert: Mapping[str, Any], *, with_threshold: bool = True) -> 
     if with_threshold and alert.get("threshold") is not None:
         text += f" ({alert['severity']} {alert['op']} {format_value(alert['threshold'], metric)})"
     window = alert.get("window_seconds")
-    text += " from the account overview" if window is None else f" over {_span(int(window))}"
-    return f"{text}, {alert.get('calls_in_window', 0)} calls" if window is not None else text
-
-
-def _span(seconds: int) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    if window is None:
+        return f"{text} from the account overview"
+    span = format_duration(timedelta(seconds=int(window)))
+    return f"{text} over {span}, {alert.get('calls_in_window', 0)} calls"
 
 
 def _call(call: Call, url: str | None) -> dict[str, Any]:

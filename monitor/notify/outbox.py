@@ -29,7 +29,7 @@ from typing import Literal
 
 from monitor.alerts import Intent
 from monitor.clock import Clock
-from monitor.config import Delivery
+from monitor.config import Delivery, format_duration
 from monitor.errors import DeliveryError
 from monitor.notify.base import Notification, Sender
 from monitor.notify.document import alert_document
@@ -164,7 +164,7 @@ class DeliveryWorker:
         if sender is None:
             return self._dead(entry, "rejected", "notifier is no longer configured")
         if now - n.created_at > self.policy.max_age:
-            age = _ago(now - n.created_at)
+            age = format_duration(now - n.created_at)
             return self._dead(entry, "expired", f"undelivered for {age} (delivery.max_age)")
         try:
             sender.send(n)
@@ -216,11 +216,6 @@ class DeliveryWorker:
             n.event, n.id, n.rule, n.notifier, reason, message,
         )  # fmt: skip
         return "dead"
-
-
-def _ago(delta: timedelta) -> str:
-    hours, rest = divmod(int(delta.total_seconds()), 3600)
-    return f"{hours}h{rest // 60:02d}m"
 
 
 class DeliveryThreads:

@@ -4,7 +4,6 @@ in every field a person or a machine would read."""
 from __future__ import annotations
 
 from datetime import datetime
-from urllib.parse import quote
 
 from monitor.config import Links
 from monitor.notify.base import Notification
@@ -18,9 +17,7 @@ TEST_RULE = "telepath-monitor-test"
 def sample_notification(notifier: str, links: Links, now: datetime) -> Notification:
     """A firing warning for a made-up trunk, with one made-up call."""
     call_id = "test-call-0001"
-    url = None
-    if links.call is not None:
-        url = links.call.format(call_id=quote(call_id, safe=""), trunk_id="test-trunk")
+    url = links.call_url(call_id, "test-trunk")
     alert = {
         "id": f"{TEST_RULE}:test-trunk:{int(now.timestamp())}",
         "event": "firing",

@@ -49,8 +49,10 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from monitor import yamlpos
 from monitor.errors import ConfigError
+from monitor.history.config import History
 from monitor.notify.signing import secret_key
 from monitor.quiet import DEFAULT_INHIBIT, InhibitRule, MuteWindow
+from monitor.reports.config import ReportSpec
 from monitor.yamlpos import Loc, Mark, Positions, Problem
 
 Severity = Literal["warning", "critical"]
@@ -584,6 +586,8 @@ class Config(_Frozen):
     defaults: Defaults = Defaults()
     sync_failing: SyncFailing = SyncFailing()
     rules: tuple[Rule, ...] = ()
+    history: History = History()
+    reports: tuple[ReportSpec, ...] = ()
 
     def secrets(self) -> list[str]:
         """Every secret value in the notifiers (URLs, tokens, signing secrets, header
@@ -621,6 +625,8 @@ _SECTIONS: Final[dict[str, Any]] = {
     "heartbeat": Heartbeat,
     "defaults": Defaults,
     "sync_failing": _SyncFailingSpec,
+    "history": History,
+    "reports": tuple[ReportSpec, ...],
 }
 _TOP_KEYS: Final = (*_SECTIONS, "rules", "include")
 _PACK_KEYS: Final = ("rules", "include")
@@ -892,6 +898,8 @@ class _Loader:
             for i, spec in specs:
                 if spec.notify is not None:
                     self._check_notify(("rules", i, "notify"), notifiers)
+            for i in range(len(self.data.get("reports") or [])):
+                self._check_notify(("reports", i, "notify"), notifiers)
         first: dict[str, Mark] = {}
         for i, raw in enumerate(self.data["rules"]):
             name = raw.get("name") if isinstance(raw, dict) else None
@@ -1049,6 +1057,8 @@ class _Loader:
                 enabled=sync.enabled,
             ),
             rules=tuple(rules),
+            history=sections.get("history") or History(),
+            reports=sections.get("reports") or (),
         )
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from monitor.errors import MonitorError
+from monitor.history.store import create_schema as create_history_schema
+from monitor.history.store import record_calls
 from monitor.models import Call
 from monitor.notify.base import Notification
 from monitor.quiet import Silence
@@ -138,6 +140,7 @@ class StateStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            create_history_schema(self._db)
             self._check_version()
         except sqlite3.DatabaseError as exc:
             raise StateError(
@@ -215,6 +218,7 @@ class StateStore:
             for c in calls
         ]
         with self.transaction() as db:
+            record_calls(db, calls)  # the history counts exactly the calls stored here
             db.executemany("INSERT OR IGNORE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def load_calls(self) -> list[Call]:

@@ -1,0 +1,56 @@
+"""The ``reports:`` config section: scheduled reports and where they go."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+__all__ = ["ReportSpec"]
+
+_AT_RE = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+
+
+def _at(value: str) -> str:
+    if _AT_RE.fullmatch(value) is None:
+        raise PydanticCustomError("report_at", 'expected a time of day like "09:00" (24-hour)')
+    return value
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PydanticCustomError(
+            "report_timezone", "unknown time zone; use an IANA name like Europe/Paris or UTC"
+        ) from None
+    return value
+
+
+class ReportSpec(BaseModel):
+    """One scheduled report: a daily or weekly summary sent through notifiers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
+    #: daily: the previous day; weekly: the previous week, Monday to Monday.
+    every: Literal["daily", "weekly"] = "daily"
+    #: Local time of day it is sent, in ``timezone``.
+    at: Annotated[str, AfterValidator(_at)] = "09:00"
+    #: IANA zone the days (and ``at``) are counted in.
+    timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
+    #: Only these trunks; all when left out.
+    trunks: tuple[str, ...] | None = None
+    notify: Annotated[tuple[str, ...], Field(min_length=1)]
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def at_minutes(self) -> int:
+        hours, minutes = self.at.split(":")
+        return int(hours) * 60 + int(minutes)

@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulate(commands)
     _add_demo(commands)
     _add_backtest(commands)
+    from monitor.reports.command import add_report_command
+
+    add_report_command(commands)
     return parser
 
 

@@ -35,6 +35,7 @@ from monitor.notify.outbox import (
 )
 from monitor.notify.senders import build_senders, close_senders
 from monitor.quiet import QuietPolicy
+from monitor.reports.jobs import HistoryJobs
 from monitor.rules import Observation, evaluate
 from monitor.server import MetricsServer
 from monitor.settings import Settings, parse_listen
@@ -160,6 +161,9 @@ class Daemon:
         )
         self.delivery = self._worker()
         self.delivery_threads = DeliveryThreads(self.delivery)
+        self.history = HistoryJobs(
+            self.store, lambda: self.config, lambda: self.delivery_threads.wake()
+        )
         self.heartbeat_pinger = _pinger(config)
         self._slow_polls = False
         #: The last evaluation's observations by (rule, group), for the status page.
@@ -222,6 +226,9 @@ class Daemon:
         self._schedule_alertmanager()
         self._schedule_heartbeat()
         self.scheduler.add_job(self.prune_outbox, "interval", hours=1, id="prune-outbox")
+        self.scheduler.add_job(
+            lambda: self.history.tick(self.clock.now()), "interval", minutes=1, id="history"
+        )
         self.scheduler.start()
 
     def _schedule_heartbeat(self) -> None:
@@ -285,6 +292,7 @@ class Daemon:
             return
         now = self.clock.now()
         self.calls_health.record_success(now)
+        self.history.polled(result.since, now, result.gap)
         self.evaluate(sync_ok=True)
         self.metrics.on_sync("/calls", ok=True, at=now)
         took = self.clock.monotonic() - started
@@ -372,6 +380,7 @@ class Daemon:
                 held += self.self_engine.held
             notifications = notifications_for(intents, group_flags(self.senders), now)
             self.store.save_alert_states([s.to_dict() for s in self.alert_states()], notifications)
+            self.history.alerts_moved([*intents, *(intent for intent, _ in held)])
         except Exception:
             log.exception("evaluating rules failed unexpectedly")
             return []

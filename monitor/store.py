@@ -489,6 +489,12 @@ def _silence(row: Sequence[Any]) -> Silence:
     )
 
 
+def enqueue_in(db: sqlite3.Connection, notifications: Sequence[Notification]) -> None:
+    """Queue notifications inside the caller's transaction (a scheduled report and its
+    bookkeeping commit together)."""
+    _enqueue(db, notifications)
+
+
 def _enqueue(db: sqlite3.Connection, notifications: Sequence[Notification]) -> None:
     db.executemany(
         "INSERT OR IGNORE INTO outbox (id, notifier, event, rule, body, created_ts, status, "

@@ -240,7 +240,7 @@ def to_json(figures: ReportFigures) -> dict[str, Any]:
             "failed": t.failed,
             "connected_share": t.connected_share,
             "failed_share": t.failed_share,
-            "duration_hours": round(t.duration_hours, 6),
+            "duration_hours": t.duration_hours,
             "avg_ai_latency_ms": t.avg_ai_latency_ms,
             "latency": {
                 m: {"count": c.count, "avg": c.avg, "p50": c.p50, "p95": c.p95, "p99": c.p99}

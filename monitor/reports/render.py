@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from monitor.models import LATENCY_METRICS
-from monitor.report import time_ticks, value_ticks
 from monitor.reports.figures import Point, ReportFigures, Totals
 
 __all__ = ["change", "period_title", "render_html", "render_text", "share", "span_text"]
@@ -234,6 +233,9 @@ def _html_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def _chart(figures: ReportFigures, kind: str) -> str:
     """Calls per step (bars, failed in red) or p95 per component (lines)."""
+    # Imported here: monitor.report pulls in the backtest, which imports the daemon.
+    from monitor.report import time_ticks, value_ticks
+
     points = figures.series
     start, end = figures.start, figures.end
     span = max((end - start).total_seconds(), 1.0)

@@ -17,7 +17,9 @@ from monitor.windows import percentile
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
 
-def call(n: int, at: datetime, *, trunk: str = "t1", status: str = "connected", ai=300.0):
+def call(
+    n: int, at: datetime, *, trunk: str = "t1", status: str = "connected", ai: float | None = 300.0
+) -> Call:
     return Call(
         id=f"c{n}", trunk_id=trunk, status=status, start_time=at, duration_seconds=60.0,
         ai_latency_ms=ai, carrier_lag_ms=80.0, gateway_processing_ms=12.0,

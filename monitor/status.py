@@ -26,6 +26,7 @@ from prometheus_client import Gauge
 
 from monitor import __version__
 from monitor.notify.document import format_value
+from monitor.reports.trends import TrendRow, render_trends
 
 if TYPE_CHECKING:
     from monitor.alerts import AlertState
@@ -149,6 +150,8 @@ class StatusSnapshot:
     silences: tuple[SilenceView, ...]
     sync: SyncStatus
     rules: int = 0
+    #: Per trunk: last hour and a 24-hour sparkline, worst first (monitor.reports.trends).
+    trends: tuple[TrendRow, ...] = ()
 
     @property
     def firing(self) -> tuple[AlertView, ...]:
@@ -211,6 +214,7 @@ def snapshot(daemon: Daemon) -> StatusSnapshot:
             rate_limit=int(limit) if limit else None,
         ),
         rules=len(daemon.config.rules),
+        trends=daemon.history.trends(now),
     )
 
 
@@ -332,6 +336,8 @@ def render(snap: StatusSnapshot) -> str:
         ),
         '</section>\n<section aria-labelledby="silences"><h2 id="silences">Silences</h2>',
         _silences(snap.silences, now),
+        '</section>\n<section aria-labelledby="trends"><h2 id="trends">Trends</h2>',
+        render_trends(snap.trends),
         '</section>\n<section aria-labelledby="sync"><h2 id="sync">Telepath API</h2>',
         _sync(snap.sync, now),
         "</section>\n</main>",

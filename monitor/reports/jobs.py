@@ -25,6 +25,7 @@ from monitor.reports.config import ReportSpec
 from monitor.reports.deliver import report_document, report_notifications
 from monitor.reports.schedule import latest_due, ready
 from monitor.reports.source import from_history
+from monitor.reports.trends import TrendCache, TrendRow, trend_rows
 from monitor.store import StateStore, enqueue_in
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class HistoryJobs:
         self._config = config
         self._on_queued = on_queued
         self._housekept: datetime | None = None
+        self._trends = TrendCache()
 
     def polled(self, since: datetime, now: datetime, gap: tuple[datetime, datetime] | None) -> None:
         """A poll read every call started in ``[since, now]`` except those in ``gap``."""
@@ -68,6 +70,14 @@ class HistoryJobs:
         self.history.add_alert_events(
             AlertEvent(i.alert_id, i.kind, i.at, i.rule.name, i.group, i.severity) for i in intents
         )
+
+    def trends(self, now: datetime) -> tuple[TrendRow, ...]:
+        """The status page's trend rows; empty (and logged) if the history cannot be read."""
+        try:
+            return trend_rows(self.history, now, self._trends)
+        except Exception:
+            log.exception("reading the trends for the status page failed")
+            return ()
 
     def tick(self, now: datetime) -> int:
         """Queue due reports, housekeep when an hour has passed; returns reports queued."""

@@ -313,3 +313,31 @@ notifiers:
     assert report["covered"] is False
     assert report["report"] is None
     assert report["missing"] == [{"start": "2026-03-10T00:00:00Z", "end": "2026-03-11T00:00:00Z"}]
+
+
+def test_status_page_shows_trends_in_chromium(tmp_path):
+    """The status page lists each trunk worst first, with its last hour and a 24-hour
+    sparkline from the rollups; Chromium renders it with the page's CSP, no script."""
+    from tests.integration.test_status_page import chromium
+
+    clock = ManualClock(BEGIN)
+    options = SimulatorOptions(
+        history=timedelta(hours=1), incident_at=timedelta(hours=36),
+        incident_for=timedelta(hours=1), **OPTIONS,  # type: ignore[arg-type]
+    )  # fmt: skip
+    with SimulatorServer(options, clock) as server:
+        clock.advance((DAY_START + timedelta(hours=12, minutes=40) - BEGIN).total_seconds())
+        # 12:40 on DAY: conn_sim02's AI agent has been slow for 40 minutes.
+        daemon = synced_daemon(tmp_path, clock, server, config(backfill="1d"))
+        daemon.server.start()
+        try:
+            host, port = daemon.server.address
+            dom = chromium("--dump-dom", f"http://{host}:{port}/", tmp_path=tmp_path).stdout
+        finally:
+            daemon.stop()
+    assert '<h2 id="trends">Trends</h2>' in dom
+    rows = dom.split('<tr class="trend">')[1:]
+    assert len(rows) == 4
+    assert "conn_sim02" in rows[0]  # worst first: its AI agent is slow
+    assert all(row.count('<svg class="spark"') == 1 for row in rows)
+    assert "<script" not in dom.lower()

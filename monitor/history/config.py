@@ -44,7 +44,11 @@ class History(BaseModel):
     @model_validator(mode="after")
     def _fine_within_keep(self) -> History:
         if self.fine > self.keep:
-            raise ValueError("history.fine is longer than history.keep; make keep the longer")
+            raise PydanticCustomError(
+                "history", "history.fine is longer than history.keep; make keep the longer"
+            )
         if self.fine < timedelta(hours=1):
-            raise ValueError("history.fine must be at least 1h (hour rows are built from it)")
+            raise PydanticCustomError(
+                "history", "history.fine must be at least 1h (hour rows are built from it)"
+            )
         return self

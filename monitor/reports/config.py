@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
+
+from monitor.quiet import TimeZone
 
 __all__ = ["ReportSpec"]
 
@@ -17,16 +19,6 @@ _AT_RE = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 def _at(value: str) -> str:
     if _AT_RE.fullmatch(value) is None:
         raise PydanticCustomError("report_at", 'expected a time of day like "09:00" (24-hour)')
-    return value
-
-
-def _timezone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise PydanticCustomError(
-            "report_timezone", "unknown time zone; use an IANA name like Europe/Paris or UTC"
-        ) from None
     return value
 
 
@@ -41,7 +33,7 @@ class ReportSpec(BaseModel):
     #: Local time of day it is sent, in ``timezone``.
     at: Annotated[str, AfterValidator(_at)] = "09:00"
     #: IANA zone the days (and ``at``) are counted in.
-    timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
+    timezone: TimeZone = "UTC"
     #: Only these trunks; all when left out.
     trunks: tuple[str, ...] | None = None
     notify: Annotated[tuple[str, ...], Field(min_length=1)]

@@ -234,7 +234,7 @@ def _html_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def _chart(figures: ReportFigures, kind: str) -> str:
     """Calls per step (bars, failed in red) or p95 per component (lines)."""
     # Imported here: monitor.report pulls in the backtest, which imports the daemon.
-    from monitor.report import time_ticks, value_ticks
+    from monitor.report import _value_path, time_ticks, value_ticks
 
     points = figures.series
     start, end = figures.start, figures.end
@@ -279,7 +279,7 @@ def _chart(figures: ReportFigures, kind: str) -> str:
         out += _bars(points, x, y, plot_w / max(len(points), 1))
     else:
         for metric, series in lines.items():
-            path = _path(series, x, y)
+            path = _value_path(series, x, y)
             if path:
                 out.append(
                     f'<path class="line-{metric}" d="{path}" fill="none" '
@@ -316,21 +316,6 @@ def _bars(
                 f"{value:,} {'calls' if css == 'bar-calls' else 'failed'}</title></rect>"
             )
     return out
-
-
-def _path(
-    series: Sequence[tuple[datetime, float | None]],
-    x: Callable[[datetime], float],
-    y: Callable[[float], float],
-) -> str:
-    out, pen_down = [], False
-    for moment, value in series:
-        if value is None:
-            pen_down = False
-            continue
-        out.append(f"{'L' if pen_down else 'M'}{_n(x(moment))},{_n(y(value))}")
-        pen_down = True
-    return " ".join(out)
 
 
 def _legend() -> str:

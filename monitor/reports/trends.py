@@ -23,18 +23,13 @@ from typing import Final
 from monitor.history.rollup import HOUR, Tally, floor_to
 from monitor.history.store import HistoryStore
 from monitor.models import LATENCY_METRICS
+from monitor.reports.render import SHORT
 
 __all__ = ["TrendCache", "TrendRow", "render_trends", "trend_rows"]
 
 #: An hour is cached once it ended this long ago (calls are listed when they end).
 SETTLED: Final = timedelta(minutes=15)
 HOURS: Final = 24
-SHORT: Final = {
-    "ai_latency_ms": "AI",
-    "carrier_lag_ms": "carrier",
-    "gateway_processing_ms": "gateway",
-    "total_latency_ms": "total",
-}
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,11 +18,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from monitor.errors import MonitorError
 from monitor.history.store import create_schema as create_history_schema
 from monitor.history.store import record_calls
+
+if TYPE_CHECKING:
+    from monitor.history.rollup import Classifiers
 from monitor.models import Call
 from monitor.notify.base import Notification
 from monitor.quiet import Silence
@@ -147,6 +150,8 @@ class StateStore:
                 f"TELEPATH_STATE_DB {self.path} cannot be used as the state database: {exc}"
             ) from None
         self._lock = threading.RLock()
+        #: Named exact per-minute counts the rollups keep (an SLO's good calls, say).
+        self.rollup_counters: Classifiers | None = None
 
     def _check_version(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -218,7 +223,8 @@ class StateStore:
             for c in calls
         ]
         with self.transaction() as db:
-            record_calls(db, calls)  # the history counts exactly the calls stored here
+            # The history counts exactly the calls stored here.
+            record_calls(db, calls, self.rollup_counters)
             db.executemany("INSERT OR IGNORE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def load_calls(self) -> list[Call]:

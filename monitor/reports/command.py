@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from monitor.errors import SettingsError
+
 if TYPE_CHECKING:
     from monitor.backtest import FetchProgress
     from monitor.reports.figures import ReportFigures
@@ -86,6 +88,10 @@ def run_report(args: argparse.Namespace) -> int:
         finally:
             store.close()
     if figures is None:
+        if settings.api_key is None or not settings.api_key.get_secret_value().strip():
+            raise SettingsError(
+                f"{reason}, and TELEPATH_API_KEY is not set to fetch the calls from the API"
+            )
         _say(f"{reason}; fetching the calls from the API", sys.stderr)
         figures = _fetched(settings, start, end, args.trunk)
         if figures is None:

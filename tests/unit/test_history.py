@@ -191,3 +191,11 @@ def test_history_survives_a_reopen(tmp_path):
     again = StateStore(tmp_path / "s.db")
     assert HistoryStore(again).by_trunk(T0, T0 + timedelta(minutes=1))["t1"].calls == 1
     again.close()
+
+
+def test_rollup_counters_set_on_the_store_are_kept_per_minute(store):
+    """Named classifiers on the store (what SLOs plug in) give exact stored counts."""
+    store.rollup_counters = {"fast": lambda c: (c.ai_latency_ms or 0) <= 400}
+    store.add_calls([call(1, T0, ai=100), call(2, T0, ai=900), call(3, T0, ai=400)])
+    (row,) = HistoryStore(store).rollups(T0, T0 + timedelta(minutes=1))
+    assert row.tally.counters == {"fast": 2}

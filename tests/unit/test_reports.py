@@ -317,3 +317,16 @@ def test_aggregate_is_what_reports_merge() -> None:
     """A day's tally is the merge of its minutes (a sanity link between the modules)."""
     calls = calls_of(DAY, 100)
     assert sum(t.calls for t in aggregate(calls).values()) == 100
+
+
+def test_report_without_history_or_key_says_both(tmp_path, monkeypatch, capsys) -> None:
+    """With no state DB covering the range and no API key, `report` exits 2 naming both."""
+    from monitor.cli import main
+
+    monkeypatch.delenv("TELEPATH_API_KEY", raising=False)
+    code = main(["report", "--day", "2026-03-10", "--state-db", str(tmp_path / "none.db")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "no state DB at" in err
+    assert "TELEPATH_API_KEY is not set" in err
+    assert not (tmp_path / "none.db").exists()  # a report never creates a state DB

@@ -319,7 +319,9 @@ def test_aggregate_is_what_reports_merge() -> None:
     assert sum(t.calls for t in aggregate(calls).values()) == 100
 
 
-def test_report_without_history_or_key_says_both(tmp_path, monkeypatch, capsys) -> None:
+def test_report_without_history_or_key_says_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """With no state DB covering the range and no API key, `report` exits 2 naming both."""
     from monitor.cli import main
 

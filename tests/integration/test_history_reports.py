@@ -341,3 +341,29 @@ def test_status_page_shows_trends_in_chromium(tmp_path):
     assert "conn_sim02" in rows[0]  # worst first: its AI agent is slow
     assert all(row.count('<svg class="spark"') == 1 for row in rows)
     assert "<script" not in dom.lower()
+
+
+def test_report_counts_the_alerts_a_daemon_fired(tmp_path, simulator, clock, capsys):
+    """A daemon that watched an incident records its alert; `report` over that range
+    shows it fired once and for how long."""
+    server = simulator(scenario="ai-spike", calls_per_minute=300, incident_for=timedelta(minutes=4))
+    daemon = make_daemon(tmp_path, server.url, clock, config(backfill="1h"))
+    begin = clock.now()
+    try:
+        for _ in range(24):  # twelve minutes of polls every 30 s
+            daemon.poll_calls()
+            clock.advance(30)
+        states = {s.group: s for s in daemon.engine.states()}
+    finally:
+        daemon.stop()
+    assert states["conn_sim02"].state == "inactive"  # fired and resolved
+    start = (begin - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    end = (clock.now() - timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ")  # last poll
+    state = str(tmp_path / "state.db")
+    assert main(["report", "--from", start, "--to", end, "--json", "--state-db", state]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["source"] == "history"
+    (row,) = out["alerts"]["by_alert"]
+    assert (row["rule"], row["trunk_id"], row["fired"]) == ("ai-latency-p95", "conn_sim02", 1)
+    assert 60 <= row["firing_seconds"] <= (4 + 5) * 60  # at most incident + window
+    assert out["alerts"]["firing_seconds"] == row["firing_seconds"]

@@ -227,8 +227,9 @@ class Daemon:
         self._schedule_heartbeat()
         self.scheduler.add_job(self.prune_outbox, "interval", hours=1, id="prune-outbox")
         self.scheduler.add_job(
-            lambda: self.history.tick(self.clock.now()), "interval", minutes=1, id="history"
-        )
+            lambda: self.history.tick(self.clock.now()), "interval", minutes=1,
+            id="history", next_run_time=now,
+        )  # fmt: skip
         self.scheduler.start()
 
     def _schedule_heartbeat(self) -> None:

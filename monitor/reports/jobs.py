@@ -6,6 +6,10 @@ evaluation which alerts moved (:meth:`alerts_moved`); :meth:`tick`, run every mi
 by the scheduler, queues the scheduled reports that are due and, once an hour,
 downsamples and drops old rows.
 
+A period with unread parts is held while the sync can still read them (they are within
+``poll.backfill``: a restart after downtime catches up on its first poll); once they are
+out of its reach, the report is sent saying what is missing.
+
 Exactly once: a report period's notifications are queued in the same transaction that
 records the period as handled (``report_runs``), under ids derived from the period, so
 a kill before that commit queues it again on restart and a kill after it does not; the
@@ -117,6 +121,9 @@ class HistoryJobs:
         if self.history.report_done(spec.name, due.start):
             return 0
         gaps = self.history.missing(due.start, due.end)
+        if gaps and gaps[-1][1] > now - config.poll.backfill:
+            # The next polls still read that far back (after a restart, say): wait for them.
+            return 0
         figures = None
         if not gaps:
             figures = from_history(self.history, due.start, due.end, spec.trunks or ())

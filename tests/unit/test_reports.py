@@ -332,3 +332,35 @@ def test_report_without_history_or_key_says_both(
     assert "no state DB at" in err
     assert "TELEPATH_API_KEY is not set" in err
     assert not (tmp_path / "none.db").exists()  # a report never creates a state DB
+
+
+def test_a_period_with_unread_parts_waits_while_the_sync_can_still_read_them(
+    tmp_path: Path,
+) -> None:
+    """After downtime, a gap the next polls will read (within poll.backfill) holds the
+    report; once the gap is beyond the backfill, the report goes out saying it is missing."""
+    from monitor.reports.jobs import HistoryJobs
+    from monitor.store import StateStore
+
+    path = tmp_path / "alerts.yaml"
+    path.write_text(
+        "poll: {backfill: 6h}\nnotifiers:\n  c: {type: console}\n"
+        "reports:\n  - {name: daily, at: '01:00', notify: [c]}\n"
+    )
+    config = load_config(path)
+    store = StateStore(tmp_path / "state.db")
+    jobs = HistoryJobs(store, lambda: config)
+    day = datetime(2026, 3, 10, tzinfo=UTC)
+    jobs.history.first_seen("daily", day - timedelta(days=2))
+    jobs.history.add_covered(day - timedelta(hours=1), day + timedelta(hours=20))
+    # 01:30: the unread 20:00-24:00 is within the 6 h backfill, so a poll may still read it.
+    assert jobs.tick(day + timedelta(days=1, hours=1, minutes=30)) == 0
+    assert jobs.tick(day + timedelta(days=1, hours=5, minutes=59)) == 0
+    # 06:01: it is out of reach; the report goes out, saying what is missing.
+    assert jobs.tick(day + timedelta(days=1, hours=6, minutes=1)) == 1
+    (entry,) = store.outbox_entries("pending")
+    document = entry.notification.alerts[0]
+    assert document["covered"] is False
+    assert document["missing"] == [{"start": "2026-03-10T20:00:00Z", "end": "2026-03-11T00:00:00Z"}]
+    assert jobs.tick(day + timedelta(days=1, hours=7)) == 0  # once
+    store.close()

@@ -116,6 +116,36 @@ def bytes_per_trunk_day(folder: Path, sample: int) -> tuple[float, float]:
     return fine, hourly
 
 
+def trends_cost(folder: Path, minutes: int) -> tuple[float, float, float]:
+    """Seconds for the status page's trend rows at 1,000 trunks: a first page load (the
+    last hour's slots read), the background fill of the hours, a page load after it."""
+    from monitor.reports.trends import TrendCache, trend_rows
+
+    state = StateStore(folder / "trends.db")
+    batch: list[Call] = []
+    for call in calls(TRUNKS, minutes, seed=4):
+        batch.append(call)
+        if len(batch) == 5000:
+            state.add_calls(batch)
+            batch.clear()
+    state.add_calls(batch)
+    history, cache = HistoryStore(state), TrendCache()
+    now = DAY + timedelta(minutes=minutes)
+    began = time.perf_counter()
+    rows = trend_rows(history, now, cache)
+    cold = time.perf_counter() - began
+    began = time.perf_counter()
+    cache.refresh(history, now, hours=24)
+    background = time.perf_counter() - began
+    began = time.perf_counter()
+    trend_rows(history, now + timedelta(seconds=30), cache)
+    warm = time.perf_counter() - began
+    state.close()
+    if len(rows) != TRUNKS:
+        raise RuntimeError(f"expected {TRUNKS} trend rows, got {len(rows)}")
+    return cold, background, warm
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="sizes divided by 10")
@@ -139,6 +169,13 @@ def main() -> int:
             f"bytes per trunk-day ({PER_MINUTE} calls a minute, {sample} trunks measured "
             f"in {took:.0f}s): {fine:,.0f} at minute resolution, {hourly:,.0f} after "
             "downsampling to hours"
+        )
+        minutes = 30 if args.quick else 120
+        cold, background, warm = trends_cost(folder, minutes)
+        print(
+            f"status page trends, {TRUNKS:,} trunks, {minutes} minutes of minute rows: "
+            f"first page load {cold:.2f}s, background fill of the hours {background:.2f}s, "
+            f"later page loads {warm:.2f}s"
         )
         total = TRUNKS * (2 * fine + 33 * hourly)
         print(

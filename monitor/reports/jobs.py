@@ -91,6 +91,10 @@ class HistoryJobs:
                 queued += self._report(spec, now)
             except Exception:
                 log.exception("scheduled report %s failed; it is retried next minute", spec.name)
+        try:
+            self._trends.refresh(self.history, now, hours=2)
+        except Exception:
+            log.exception("refreshing the status page's trends failed")
         if self._housekept is None or now - self._housekept >= HOUSEKEEPING_EVERY:
             try:
                 self.housekeep(now)

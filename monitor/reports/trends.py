@@ -7,8 +7,9 @@ script, nothing external, so the page's CSP holds). The sparkline is the hourly 
 the total latency over the last 24 hours, from the rollups.
 
 Reading 24 hours of minute rows of 1,000 trunks on every page load would decode about
-1.4 million rows; :class:`TrendCache` keeps the per-hour figures of hours that are over
-(and settled: past ``SETTLED`` ago), so a page load reads only the current hour.
+1.4 million rows; :class:`TrendCache` keeps what settled slots and hours contribute, so
+a page load reads only the last ``SETTLED`` minutes. The "last hour" is the settled
+5-minute slots of the past hour plus that tail (55 to 60 minutes).
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from monitor.reports.render import SHORT
 
 __all__ = ["TrendCache", "TrendRow", "render_trends", "trend_rows"]
 
-#: An hour is cached once it ended this long ago (calls are listed when they end).
+#: A slot or hour is cached once it ended this long ago (calls are listed when they end).
 SETTLED: Final = timedelta(minutes=15)
+#: The "last hour" is merged from 5-minute slots.
+SLOT: Final = 300
 HOURS: Final = 24
 
 
@@ -46,27 +49,56 @@ class TrendRow:
 
 
 class TrendCache:
-    """Per-hour p95 total latency per trunk, for hours that are over."""
+    """What the trends need from hours and minutes that are over, kept in memory.
+
+    - per settled 5-minute slot of the last hour, each trunk's tally (the "last hour"
+      figures merge these with the unsettled tail, read on each page load);
+    - per settled hour of the last 24, each trunk's p95 total latency (the sparkline).
+
+    :meth:`refresh` fills them: every slot of the last hour that is missing, and at
+    most ``hours`` missing hours, newest first (the history job runs it every minute
+    with a small budget, so a restart with 1,000 trunks fills the sparklines over a
+    few minutes in the background instead of on one page load).
+    """
 
     def __init__(self) -> None:
+        self._slots: dict[int, dict[str, Tally]] = {}
         self._hours: dict[int, dict[str, float | None]] = {}
         self._lock = threading.Lock()
 
-    def hour(self, history: HistoryStore, start: int, now: datetime) -> dict[str, float | None]:
+    def refresh(self, history: HistoryStore, now: datetime, *, hours: int = 0) -> None:
+        settled = floor_to((now - SETTLED).timestamp(), SLOT)
+        first_slot = floor_to(now.timestamp() - HOUR, SLOT)
         with self._lock:
-            cached = self._hours.get(start)
-        if cached is not None:
-            return cached
-        tallies = history.by_trunk(_at(start, now), _at(start + HOUR, now))
-        figures = {
-            t: tally.distribution("total_latency_ms").quantile(95.0) for t, tally in tallies.items()
-        }
-        if start + HOUR <= (now - SETTLED).timestamp():
+            missing = [s for s in range(first_slot, settled, SLOT) if s not in self._slots]
+        if missing:
+            found: dict[int, dict[str, Tally]] = {s: {} for s in missing}
+            for row in history.rollups(_at(missing[0], now), _at(missing[-1] + SLOT, now)):
+                slot = found.get(floor_to(row.start, SLOT))
+                if slot is not None:
+                    slot.setdefault(row.trunk_id, Tally()).merge(row.tally)
             with self._lock:
-                self._hours[start] = figures
-                for old in [h for h in self._hours if h < start - HOURS * HOUR]:
-                    del self._hours[old]
-        return figures
+                self._slots.update(found)
+        current = floor_to(now.timestamp(), HOUR)
+        wanted = [current - HOUR * i for i in range(1, HOURS)]
+        for start in [h for h in wanted if h + HOUR <= settled and h not in self._hours][:hours]:
+            tallies = history.by_trunk(_at(start, now), _at(start + HOUR, now))
+            p95 = {t: x.distribution("total_latency_ms").quantile(95.0) for t, x in tallies.items()}
+            with self._lock:
+                self._hours[start] = p95
+        with self._lock:
+            for old in [s for s in self._slots if s < first_slot]:
+                del self._slots[old]
+            for old in [h for h in self._hours if h < current - HOURS * HOUR]:
+                del self._hours[old]
+
+    def slots(self, start: int, end: int) -> list[dict[str, Tally]]:
+        with self._lock:
+            return [self._slots[s] for s in range(start, end, SLOT) if s in self._slots]
+
+    def hour(self, start: int) -> dict[str, float | None] | None:
+        with self._lock:
+            return self._hours.get(start)
 
 
 def trend_rows(
@@ -75,12 +107,30 @@ def trend_rows(
     cache: TrendCache,
     names: Mapping[str, str] | None = None,
 ) -> tuple[TrendRow, ...]:
-    """Every trunk seen in the last 24 hours, worst first."""
+    """Every trunk seen in the last 24 hours, worst first.
+
+    Reads only the unsettled tail (the last ``SETTLED`` or so) from the state DB; the
+    rest comes from ``cache``, refreshed here for the last hour's slots.
+    """
+    cache.refresh(history, now)
+    settled = floor_to((now - SETTLED).timestamp(), SLOT)
+    first_slot = floor_to(now.timestamp() - HOUR, SLOT)
     current = floor_to(now.timestamp(), HOUR)
-    hours = [current - HOUR * i for i in range(HOURS - 1, -1, -1)]
-    per_hour = [cache.hour(history, h, now) for h in hours]
-    last = history.by_trunk(now - timedelta(hours=1), now)
-    trunks = set(last).union(*per_hour)
+    tail: dict[int, dict[str, Tally]] = {}
+    for row in history.rollups(_at(settled, now), now + timedelta(minutes=1)):
+        tail.setdefault(floor_to(row.start, SLOT), {}).setdefault(row.trunk_id, Tally()).merge(
+            row.tally
+        )
+    recent = cache.slots(first_slot, settled) + list(tail.values())
+    last = _merge(recent)
+    this_hour = _merge(cache.slots(current, settled) + list(tail.values()))
+    spark_hours: list[dict[str, float | None]] = [
+        cache.hour(current - HOUR * i) or {} for i in range(HOURS - 1, 0, -1)
+    ]
+    spark_hours.append(
+        {t: x.distribution("total_latency_ms").quantile(95.0) for t, x in this_hour.items()}
+    )
+    trunks = set(last).union(*spark_hours)
     rows = []
     for trunk in trunks:
         tally = last.get(trunk) or Tally()
@@ -92,10 +142,18 @@ def trend_rows(
                 calls=calls,
                 failed_share=tally.count("failed") / calls if calls else None,
                 p95={m: tally.distribution(m).quantile(95.0) for m in LATENCY_METRICS},
-                spark=tuple(hour.get(trunk) for hour in per_hour),
+                spark=tuple(hour.get(trunk) for hour in spark_hours),
             )
         )
     return tuple(sorted(rows, key=_worst_first))
+
+
+def _merge(slots: Sequence[Mapping[str, Tally]]) -> dict[str, Tally]:
+    out: dict[str, Tally] = {}
+    for slot in slots:
+        for trunk, tally in slot.items():
+            out.setdefault(trunk, Tally()).merge(tally)
+    return out
 
 
 def _worst_first(row: TrendRow) -> tuple[float, float, str]:

@@ -199,3 +199,35 @@ def test_rollup_counters_set_on_the_store_are_kept_per_minute(store):
     store.add_calls([call(1, T0, ai=100), call(2, T0, ai=900), call(3, T0, ai=400)])
     (row,) = HistoryStore(store).rollups(T0, T0 + timedelta(minutes=1))
     assert row.tally.counters == {"fast": 2}
+
+
+def test_trends_from_the_cache_equal_the_rollups_read_directly(store):
+    """The status page's cached slots and hours give the figures a direct read gives."""
+    from monitor.history.rollup import floor_to
+    from monitor.reports.trends import SLOT, TrendCache, trend_rows
+
+    history = HistoryStore(store)
+    rng = random.Random(5)
+    now = T0 + timedelta(hours=3, minutes=7)
+    store.add_calls([
+        call(i, T0 + timedelta(seconds=rng.uniform(0, 3 * 3600 + 420)),
+             trunk=rng.choice(["t1", "t2"]), ai=rng.uniform(50, 3000))
+        for i in range(3000)
+    ])  # fmt: skip
+    cache = TrendCache()
+    cold = trend_rows(history, now, cache)
+    cache.refresh(history, now, hours=24)
+    warm = trend_rows(history, now, cache)
+    since = datetime.fromtimestamp(floor_to(now.timestamp() - 3600, SLOT), UTC)
+    direct = history.by_trunk(since, now + timedelta(minutes=1))
+    for rows in (cold, warm):
+        assert {r.trunk_id: r.calls for r in rows} == {t: x.calls for t, x in direct.items()}
+    hour = T0 + timedelta(hours=1)  # a settled hour: its p95 is in the sparkline
+    p95 = (
+        history.by_trunk(hour, hour + timedelta(hours=1))["t1"]
+        .distribution("total_latency_ms")
+        .quantile(95.0)
+    )
+    (t1,) = [r for r in warm if r.trunk_id == "t1"]
+    assert t1.spark[-3] == p95
+    assert len(t1.spark) == 24

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
@@ -11,18 +12,23 @@ from pydantic_core import PydanticCustomError
 __all__ = ["History", "HistoryDuration"]
 
 
-def _duration(value: Any) -> timedelta:
-    # Imported here: monitor.config imports this module to build the root model.
-    from monitor.config import parse_duration
+_DURATION_RE: Final = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_HINT: Final = "expected a duration like 30s, 5m, 1h, 1d"
 
+
+def _duration(value: Any) -> timedelta:
+    """The config's duration spelling (``48h``, ``35d``, ``1h30m``), longer than 0s.
+
+    Parsed here rather than with ``monitor.config``'s helper, which imports this module.
+    """
     if isinstance(value, timedelta):
-        return value
-    if not isinstance(value, str):
-        raise PydanticCustomError("duration", "expected a duration like 30s, 5m, 1h, 1d")
-    try:
-        parsed = parse_duration(value)
-    except ValueError as exc:
-        raise PydanticCustomError("duration", str(exc)) from None
+        parsed = value
+    else:
+        match = _DURATION_RE.fullmatch(value.strip()) if isinstance(value, str) else None
+        if match is None or not any(match.groups()):
+            raise PydanticCustomError("duration", _HINT)
+        d, h, m, s = (int(g or 0) for g in match.groups())
+        parsed = timedelta(days=d, hours=h, minutes=m, seconds=s)
     if parsed <= timedelta(0):
         raise PydanticCustomError("duration", "must be longer than 0s")
     return parsed

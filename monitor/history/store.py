@@ -26,16 +26,22 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
 from monitor.history.buckets import Distribution
 from monitor.history.rollup import HOUR, MINUTE, Classifiers, Rollup, Tally, aggregate, floor_to
 from monitor.models import LATENCY_METRICS, Call
 
-if TYPE_CHECKING:
-    from monitor.store import StateStore
+
+class Transactional(Protocol):
+    """What the history needs of the state DB (``monitor.store.StateStore``): one
+    transaction at a time on its connection."""
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
 
 __all__ = [
     "AlertEvent",
@@ -163,7 +169,7 @@ class AlertEvent:
 class HistoryStore:
     """The history's reads and housekeeping, on a :class:`~monitor.store.StateStore`."""
 
-    def __init__(self, store: StateStore) -> None:
+    def __init__(self, store: Transactional) -> None:
         self.store = store
 
     # --- rollups ---------------------------------------------------------------------------

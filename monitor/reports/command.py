@@ -1,4 +1,5 @@
-"""``telepath-monitor report``: figures of a past day, week or range.
+"""``telepath-monitor report`` (its flags are in ``monitor.cli``): figures of a past day,
+week or range.
 
 From the state DB's rollups when the daemon read every call of the range; otherwise
 the calls are fetched from the API like ``backtest`` does (with its progress line) and
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -23,23 +25,22 @@ if TYPE_CHECKING:
     from monitor.reports.figures import ReportFigures
     from monitor.settings import Settings
 
-__all__ = ["add_report_command"]
+__all__ = ["DESCRIPTION", "HELP", "ProgressLine", "add_arguments", "run_report"]
 
-REPORT_SETTINGS = ("api_url", "state_db", "log_level", "log_format")
+HELP = "figures of a past day, week or range: calls, shares, percentiles, trunks, alerts"
+DESCRIPTION = (
+    "Report a past range: Telepath's daily-report figures, p50/p95/p99 per latency "
+    "component and trunk, the busiest and worst trunks, alerts fired, and a comparison "
+    "with the previous period. Read from the daemon's history (TELEPATH_STATE_DB) when it "
+    "covers the range, else fetched from the API. Days and weeks are UTC; weeks start on "
+    "Monday. Default: yesterday."
+)
 
 
-def add_report_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from monitor.cli import _add_settings_flags
-
-    parser = commands.add_parser(
-        "report",
-        help="figures of a past day, week or range: calls, shares, percentiles, trunks, alerts",
-        description="Report a past range: Telepath's daily-report figures, p50/p95/p99 per "
-        "latency component and trunk, the busiest and worst trunks, alerts fired, and a "
-        "comparison with the previous period. Read from the daemon's history "
-        "(TELEPATH_STATE_DB) when it covers the range, else fetched from the API. "
-        "Days and weeks are UTC; weeks start on Monday. Default: yesterday.",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command's own flags (the CLI adds the settings flags)."""
+    # As backtest: "-6h" is a value, not an option.
+    parser._negative_number_matcher = re.compile(r"^-(\d+(\.\d+)?|(\d+[smhdw])+)$")
     parser.add_argument("--day", metavar="YYYY-MM-DD", help="one UTC day")
     parser.add_argument(
         "--week", nargs="?", const="", metavar="YYYY-MM-DD",
@@ -52,13 +53,11 @@ def add_report_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--html", type=Path, metavar="FILE", help="also write an HTML report")
-    _add_settings_flags(parser, *REPORT_SETTINGS)
-    parser.set_defaults(handler=run_report)
 
 
-def run_report(args: argparse.Namespace) -> int:
+def run_report(args: argparse.Namespace, settings: Settings) -> int:
+    """The ``report`` command, after the CLI parsed its flags and loaded the settings."""
     from monitor.backtest import parse_when
-    from monitor.cli import settings_from
     from monitor.history.store import HistoryStore
     from monitor.reports.figures import to_json
     from monitor.reports.render import render_html, render_text
@@ -73,7 +72,6 @@ def run_report(args: argparse.Namespace) -> int:
         end=None if args.end is None else parse_when(args.end, now),
         now=now,
     )
-    settings = settings_from(args, *REPORT_SETTINGS)
     figures = None
     reason = f"no state DB at {settings.state_db}"
     if Path(settings.state_db).exists():

@@ -27,7 +27,7 @@ from monitor.notify.base import Notification
 from monitor.notify.slack_format import escape
 from monitor.reports.config import ReportSpec
 from monitor.reports.figures import ReportFigures, to_json
-from monitor.reports.render import SHORT, change, span_text
+from monitor.reports.words import SHORT, change, ms, share, span_text
 
 __all__ = [
     "EVENT",
@@ -120,12 +120,6 @@ def _rows(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
     def was(key: str) -> Any:
         return None if p is None else p.get(key)
 
-    def ms(value: Any) -> str:
-        return "—" if value is None else f"{value:,.0f} ms"
-
-    def pct(value: Any) -> str:
-        return "—" if value is None else f"{value * 100:.1f}%"
-
     def with_change(text: str, now: Any, before: Any, points: bool = False) -> str:
         delta = change(now, before, points=points)
         return f"{text} ({delta})" if delta else text
@@ -133,8 +127,8 @@ def _rows(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
     connected, failed, ai = t["connected_share"], t["failed_share"], t["avg_ai_latency_ms"]
     rows = [
         ("Calls", with_change(f"{t['calls']:,}", t["calls"], was("calls"))),
-        ("Connected", with_change(pct(connected), connected, was("connected_share"), True)),
-        ("Failed", with_change(pct(failed), failed, was("failed_share"), True)),
+        ("Connected", with_change(share(connected), connected, was("connected_share"), True)),
+        ("Failed", with_change(share(failed), failed, was("failed_share"), True)),
         ("Duration", f"{t['duration_hours']:,.1f} h"),
         ("Avg AI latency", with_change(ms(ai), ai, was("avg_ai_latency_ms"))),
     ]

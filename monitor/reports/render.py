@@ -14,15 +14,9 @@ from typing import Final
 
 from monitor.models import LATENCY_METRICS
 from monitor.reports.figures import Point, ReportFigures, Totals
+from monitor.reports.words import SHORT, change, ms, share, span_text
 
-__all__ = ["change", "period_title", "render_html", "render_text", "share", "span_text"]
-
-SHORT: Final = {
-    "ai_latency_ms": "AI",
-    "carrier_lag_ms": "carrier",
-    "gateway_processing_ms": "gateway",
-    "total_latency_ms": "total",
-}
+__all__ = ["period_title", "render_html", "render_text"]
 
 
 def period_title(figures: ReportFigures) -> str:
@@ -34,31 +28,6 @@ def period_title(figures: ReportFigures) -> str:
     if figures.trunk_filter:
         text += " · trunks " + ", ".join(figures.trunk_filter)
     return text
-
-
-def share(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f}%"
-
-
-def ms(value: float | None) -> str:
-    return "—" if value is None else f"{value:,.0f} ms"
-
-
-def change(now: float | None, before: float | None, *, points: bool = False) -> str:
-    """``+12.0%`` (relative), or ``+1.2 pts`` for shares; "" when not comparable."""
-    if now is None or before is None:
-        return ""
-    if points:
-        return f"{(now - before) * 100:+.1f} pts"
-    if before == 0:
-        return ""
-    return f"{(now - before) / before * 100:+.1f}%"
-
-
-def span_text(seconds: float) -> str:
-    minutes = round(seconds / 60)
-    hours, rest = divmod(minutes, 60)
-    return f"{hours}h{rest:02d}m" if hours else f"{rest}m"
 
 
 def headline_rows(figures: ReportFigures) -> list[tuple[str, str, str]]:

@@ -24,7 +24,7 @@ from typing import Final
 from monitor.history.rollup import HOUR, Tally, floor_to
 from monitor.history.store import HistoryStore
 from monitor.models import LATENCY_METRICS
-from monitor.reports.render import SHORT
+from monitor.reports.words import SHORT, ms
 
 __all__ = ["TrendCache", "TrendRow", "render_trends", "trend_rows"]
 
@@ -183,7 +183,7 @@ def render_trends(rows: Sequence[TrendRow]) -> str:
             (heads[1], f"{row.calls:,}"),
             (heads[2], "—" if row.failed_share is None else f"{row.failed_share * 100:.1f}%"),
         ]
-        cells += [(heads[3 + i], _ms(row.p95[m])) for i, m in enumerate(LATENCY_METRICS)]
+        cells += [(heads[3 + i], ms(row.p95[m])) for i, m in enumerate(LATENCY_METRICS)]
         cells.append((heads[-1], sparkline(row.spark, row.trunk_id)))
         body.append(
             '<tr class="trend">'
@@ -221,10 +221,6 @@ def sparkline(
         f'<path d="{" ".join(parts)}" fill="none" stroke="currentColor" stroke-width="1.5"/>'
         "</svg>"
     )
-
-
-def _ms(value: float | None) -> str:
-    return "—" if value is None else f"{value:,.0f} ms"
 
 
 def _e(text: str) -> str:

@@ -19,10 +19,8 @@ from monitor.logs import configure_logging, register_secret
 from monitor.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from monitor.alerts import AlertState
     from monitor.config import Config
     from monitor.daemon import Daemon
-    from monitor.rules import Observation
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -309,8 +307,9 @@ def _add_once(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "once",
         help="one sync and one evaluation, printed as a table",
         description="Sync once and evaluate every rule; print each rule and group with its "
-        "value, thresholds and state. Alert states are read from the state DB but not "
-        "changed, and nothing is sent unless --notify.",
+        "value, thresholds and state. Works on a copy of the state DB, so a running "
+        "daemon's state is never changed; nothing is sent unless --notify (silences, "
+        "maintenance windows and inhibition apply).",
     )
     _add_settings_flags(parser, *ONCE_SETTINGS)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -322,62 +321,27 @@ def _once(args: argparse.Namespace) -> int:
     import json
 
     from monitor.daemon import Daemon
+    from monitor.once import ONCE_COLUMNS, once_report, state_db_copy
 
     settings = settings_from(args, *ONCE_SETTINGS)
     settings.require_api_key()
-    daemon = Daemon(settings, load_config_file(settings.config))
-    try:
-        now, rows = once_report(daemon, notify=args.notify)
-    finally:
-        daemon.stop()
+    config = load_config_file(settings.config)
+    # A copy of the state DB: a running daemon's own state is never written.
+    with state_db_copy(settings.state_db) as copy:
+        daemon = Daemon(settings.model_copy(update={"state_db": copy}), config)
+        try:
+            now, rows = once_report(daemon, notify=args.notify)
+        finally:
+            daemon.stop()
     if args.json:
         print(json.dumps({"evaluated_at": now.isoformat(), "rules": rows}, indent=2))
     else:
-        _print_table(rows)
+        _print_table(rows, ONCE_COLUMNS)
     return 0
 
 
-def once_report(
-    daemon: Daemon, *, notify: bool = False
-) -> tuple[datetime, list[dict[str, object]]]:
-    """One sync and one evaluation on a copy of the stored alert states (never saved)."""
-    from monitor.alerts import AlertEngine
-
-    daemon.sync.restore()
-    daemon.poll_overview()
-    daemon.sync.poll()
-    now = daemon.clock.now()
-    observations = daemon.observe(now)
-    engine = AlertEngine(daemon.config.links, daemon.engine.states())
-    intents = engine.step(observations, now)
-    if notify and intents:
-        daemon.send_now(intents)
-    return now, [_once_row(o, engine.get(o.rule.name, o.group)) for o in observations]
-
-
-def _once_row(observation: Observation, state: AlertState | None) -> dict[str, object]:
-    rule = observation.rule
-    return {
-        "rule": rule.name,
-        "group": observation.group or "account",
-        "metric": rule.metric if rule.stat is None else f"{rule.metric} {rule.stat}",
-        "value": observation.value,
-        "op": rule.op,
-        "warning": rule.warning,
-        "critical": rule.critical,
-        "state": state.display_state if state else "inactive",
-        "severity": state.severity if state else None,
-        "calls": observation.calls,
-        "note": observation.reason,
-    }
-
-
-ONCE_COLUMNS = ["rule", "group", "metric", "value", "op", "warning", "critical", "state",
-                "severity", "calls", "note"]  # fmt: skip
-
-
 def _print_table(
-    rows: list[dict[str, object]], headers: list[str] = ONCE_COLUMNS, empty: str = "(no rules)"
+    rows: list[dict[str, object]], headers: list[str], empty: str = "(no rules)"
 ) -> None:
     cells = [[_cell(row[h]) for h in headers] for row in rows]
     widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(headers)]

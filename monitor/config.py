@@ -546,6 +546,14 @@ class Rule(_Frozen):
             out.append(("warning", self.warning))
         return out
 
+    def watches(self, group: str | None) -> bool:
+        """Whether this rule observes ``group`` (None: account-wide) under its filters."""
+        if self.per == "account" or self.source == "overview":
+            return group is None
+        if group is None or group in self.exclude_trunks:
+            return False
+        return self.trunks is None or group in self.trunks
+
     def breaches(self, value: float, threshold: float) -> bool:
         """Whether ``value`` is past ``threshold`` in the direction of ``op``."""
         if self.op == ">":

@@ -272,6 +272,10 @@ class MonitorMetrics:
         export_window: the window of the exported per-trunk figures.
         max_trunks: the cardinality cap.
         sync_watermark: returns the sync's watermark, for the lag gauge.
+        alert_states: returns the alert states, for the alerts gauge.
+        outbox_stats: returns (notifier, pending entries, oldest pending age in seconds
+            or None) rows, for the outbox gauges.
+        overview: returns the latest /analytics/overview (None before the first one).
     """
 
     def __init__(
@@ -283,12 +287,17 @@ class MonitorMetrics:
         export_window: timedelta = timedelta(minutes=5),
         max_trunks: int = 500,
         sync_watermark: Callable[[], datetime | None] = lambda: None,
+        alert_states: Callable[[], Sequence[AlertState]] = list,
+        outbox_stats: Callable[[], Sequence[tuple[str, int, float | None]]] = list,
+        overview: Callable[[], Overview | None] = lambda: None,
     ) -> None:
         #: Every family the daemon serves, for anything that reads samples (tests, docs).
         self.registry = CollectorRegistry(auto_describe=True)
         self.cap = TrunkCap(max_trunks)
         self.export_window = export_window
-        self._overview: Overview | None = None
+        self.alert_states = alert_states
+        self.outbox_stats = outbox_stats
+        self.overview = overview
         # The small families, which generate_latest renders quickly enough on its own.
         # A new metric goes here (registry=r), or render() would leave it out.
         self._plain = r = CollectorRegistry(auto_describe=True)
@@ -404,11 +413,6 @@ class MonitorMetrics:
             ["result"],
             registry=r,
         )
-        #: Returns the alert states for the alerts gauge; the daemon sets it.
-        self.alert_states: Callable[[], Sequence[AlertState]] = list
-        #: Returns (notifier, pending entries, oldest pending age in seconds or None) rows
-        #: for the outbox gauges; the daemon sets it.
-        self.outbox_stats: Callable[[], Sequence[tuple[str, int, float | None]]] = list
         build = Gauge(
             "telepath_monitor_build_info",
             "Version of telepath-monitor and Python; always 1.",
@@ -476,13 +480,6 @@ class MonitorMetrics:
         self.syncs.labels(endpoint, "ok" if ok else "error").inc()
         if ok:
             self.last_sync.labels(endpoint).set(at.timestamp())
-
-    def set_overview(self, overview: Overview) -> None:
-        self._overview = overview
-
-    @property
-    def overview(self) -> Overview | None:
-        return self._overview
 
 
 @dataclass(frozen=True, slots=True)
@@ -667,7 +664,7 @@ class _WindowCollector(Collector):
             )
 
     def _overview_families(self, now: datetime) -> Iterable[_Gauge]:
-        overview = self._metrics.overview
+        overview = self._metrics.overview()
         if overview is None:
             return
         latency = _Gauge(

@@ -30,12 +30,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from pydantic_core import PydanticCustomError
 
 if TYPE_CHECKING:
-    from monitor.alerts import AlertState
     from monitor.config import Rule
 
 __all__ = [
     "ACCOUNT",
     "DEFAULT_INHIBIT",
+    "Firing",
     "InhibitMatcher",
     "InhibitRule",
     "MuteWindow",
@@ -199,6 +199,15 @@ DEFAULT_INHIBIT: Final = (
 
 
 @dataclass(frozen=True)
+class Firing:
+    """A firing alert, as inhibition needs to know it."""
+
+    rule: str
+    group: str | None
+    severity: str | None
+
+
+@dataclass(frozen=True)
 class Silence:
     """A silence as stored in the state DB."""
 
@@ -245,24 +254,27 @@ class QuietPolicy:
         self.inhibit = list(inhibit)
 
     def reason(
-        self, rule: Rule, group: str | None, states: Sequence[AlertState], now: datetime
+        self, rule: Rule, group: str | None, firing: Sequence[Firing], now: datetime
     ) -> str | None:
-        """Why notifications of (rule, group) are held at ``now``, or None."""
+        """Why notifications of (rule, group) are held at ``now``, or None.
+
+        ``firing`` lists the alerts firing now (the sources inhibition looks for).
+        """
         for silence in self.silences:
             if silence.active(now) and silence.matches(rule.name, group):
                 return f"silenced by {silence.id} until {_short(silence.ends_at)}"
         for window in self.mute:
             if window.applies_to(rule) and window.is_open(now):
                 return f"maintenance window {window.name}"
-        for state in states:
+        for state in firing:
             source = self._inhibits(state, rule, group)
             if source is not None:
                 where = f" on {state.group}" if state.group else " (account-wide)"
                 return f"inhibited by {source}{where}"
         return None
 
-    def _inhibits(self, state: AlertState, rule: Rule, group: str | None) -> str | None:
-        if state.state != "firing" or (state.rule, state.group) == (rule.name, group):
+    def _inhibits(self, state: Firing, rule: Rule, group: str | None) -> str | None:
+        if (state.rule, state.group) == (rule.name, group):
             return None
         source = self.rules.get(state.rule)
         if source is None:

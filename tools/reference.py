@@ -673,8 +673,8 @@ def reference_registry() -> MonitorMetrics:
     metrics.on_client_event(PaginationStopped("/calls", "repeated_cursor"))
     metrics.on_sync("/calls", ok=True, at=T0)
     values = {"ai_latency_ms": 640.0, "carrier_lag_ms": 80.0, "gateway_processing_ms": 15.0}
-    metrics.set_overview(
-        Overview(fetched_at=T0, values={**values, "call_count": 10, "failed_ratio": 0.02})
+    metrics.overview = lambda: Overview(
+        fetched_at=T0, values={**values, "call_count": 10, "failed_ratio": 0.02}
     )
     metrics.duplicates.inc()
     metrics.sync_duration.observe(0.2)

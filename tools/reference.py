@@ -37,8 +37,6 @@ from monitor.alerts import AlertEngine, AlertState
 from monitor.cli import build_parser
 from monitor.clock import ManualClock
 from monitor.config import (
-    _SECTIONS,
-    _TOP_KEYS,
     METRICS,
     OVERVIEW_METRICS,
     Config,
@@ -46,9 +44,10 @@ from monitor.config import (
     Links,
     NotifyRoutes,
     Rule,
-    _RuleSpec,
     format_duration,
 )
+from monitor.config.loader import _SECTIONS, _TOP_KEYS
+from monitor.config.schema import _RuleSpec
 from monitor.metrics import COMPONENTS, EXPORTED_STATS, OTHER_TRUNKS, MonitorMetrics
 from monitor.models import Call, Overview
 from monitor.notify.base import Notification

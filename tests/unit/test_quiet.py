@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from monitor.alerts import AlertEngine, AlertState
-from monitor.config import Links, Rule, load_config
-from monitor.quiet import DEFAULT_INHIBIT, Firing, MuteWindow, QuietPolicy, Silence
+from monitor.config import DEFAULT_INHIBIT, Links, MuteWindow, Rule, load_config
+from monitor.quiet import Firing, QuietPolicy, Silence
 from monitor.rules import Observation
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

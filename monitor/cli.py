@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import signal
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
 from monitor import __version__
 from monitor.errors import MonitorError, SettingsError
+from monitor.lifecycle import ConfigWatcher, load_config_file, wait_for_stop_signal
 from monitor.logs import configure_logging, register_secret
 from monitor.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from monitor.config import Config
-    from monitor.daemon import Daemon
+    pass
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -91,45 +87,6 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         daemon.stop()
     return 0
-
-
-class ConfigWatcher:
-    """Reloads the config on SIGHUP or when the file's mtime changes.
-
-    An invalid new config is refused: its problems are logged, the old rules stay in
-    force, and ``telepath_monitor_config_reloads_total{result="error"}`` counts it.
-    """
-
-    def __init__(self, path: Path, daemon: Daemon) -> None:
-        self.path = path
-        self.daemon = daemon
-        self._mtime = self._stat()
-
-    def _stat(self) -> float | None:
-        try:
-            return self.path.stat().st_mtime
-        except OSError:
-            return None
-
-    def tick(self, hup: bool) -> None:
-        mtime = self._stat()
-        if hup or mtime != self._mtime:
-            self._mtime = mtime
-            self.reload("SIGHUP" if hup else "file change")
-
-    def reload(self, why: str) -> bool:
-        from monitor.errors import ConfigError
-
-        log = logging.getLogger("monitor.reload")
-        try:
-            config = load_config_file(self.path)
-        except ConfigError as exc:
-            log.error("config reload (%s) refused, the old config stays in force:\n%s", why, exc)
-            self.daemon.metrics.config_reloads.labels("error").inc()
-            return False
-        self.daemon.apply_config(config)
-        self.daemon.metrics.config_reloads.labels("ok").inc()
-        return True
 
 
 # --- silence ---------------------------------------------------------------------------
@@ -411,46 +368,6 @@ def settings_from(args: argparse.Namespace, *names: str) -> Settings:
         register_secret(settings.api_key.get_secret_value())
     configure_logging(settings.logging_level, settings.log_format)
     return settings
-
-
-def load_config_file(path: Path) -> Config:
-    """Load a config and register its secrets for redaction before anything logs."""
-    from monitor.config import load_config
-
-    config = load_config(path)
-    for secret in config.secrets():
-        register_secret(secret)
-    return config
-
-
-def wait_for_stop_signal(on_tick: Callable[[bool], None] | None = None) -> None:
-    """Block until SIGINT or SIGTERM; handlers only set flags.
-
-    ``on_tick(hup)`` runs about twice a second on the main thread, ``hup`` telling
-    whether SIGHUP arrived since the last tick.
-    """
-    stop = threading.Event()
-    hup = threading.Event()
-
-    def handle_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    def handle_hup(signum: int, frame: FrameType | None) -> None:
-        hup.set()
-
-    handlers = {signal.SIGINT: handle_stop, signal.SIGTERM: handle_stop}
-    if on_tick is not None:
-        handlers[signal.SIGHUP] = handle_hup
-    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
-    try:
-        while not stop.wait(0.5):
-            if on_tick is not None:
-                got_hup = hup.is_set()
-                hup.clear()
-                on_tick(got_hup)
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 # --- simulate ----------------------------------------------------------------------------

@@ -48,7 +48,8 @@ from monitor.config import (
 )
 from monitor.config.loader import _SECTIONS, _TOP_KEYS
 from monitor.config.schema import _RuleSpec
-from monitor.metrics import COMPONENTS, EXPORTED_STATS, OTHER_TRUNKS, MonitorMetrics
+from monitor.exposition import OTHER_TRUNKS
+from monitor.metrics import COMPONENTS, EXPORTED_STATS, MonitorMetrics
 from monitor.models import Call, Overview
 from monitor.notify.base import Notification
 from monitor.notify.outbox import MAX_RETRY_AFTER, DeliveryEvent, notifications_for

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from monitor.alerts import Intent
-from monitor.cli import ConfigWatcher, main
+from monitor.cli import main
 from monitor.clock import ManualClock
 from monitor.daemon import Daemon
+from monitor.lifecycle import ConfigWatcher
 from monitor.once import once_report
 from monitor.simulator import DEFAULT_API_KEY
 from tests.support.daemon import SPIKE_RULE

@@ -19,7 +19,8 @@ from prometheus_client.utils import floatToGoString
 
 from monitor.alerts import AlertState
 from monitor.clock import ManualClock
-from monitor.metrics import COMPONENTS, LATENCY_BUCKETS, MonitorMetrics, _sample_value
+from monitor.exposition import LATENCY_BUCKETS, sample_value
+from monitor.metrics import COMPONENTS, MonitorMetrics
 from monitor.models import Call, Overview
 from monitor.telepath.client import PaginationStopped, RecordSkipped, RequestRecord
 from monitor.windows import CallWindows
@@ -299,9 +300,9 @@ def test_the_histogram_stays_visible_to_registry_readers():
 )
 def test_sample_values_are_written_as_prometheus_client_writes_them(value: float) -> None:
     """The fast value format is prometheus_client's, large and special values included."""
-    assert _sample_value(value) == floatToGoString(value)
+    assert sample_value(value) == floatToGoString(value)
 
 
 def test_nan_sample_values_are_written_as_nan():
     """NaN, which compares false with everything, still takes the slow path."""
-    assert _sample_value(math.nan) == "NaN"
+    assert sample_value(math.nan) == "NaN"

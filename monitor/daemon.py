@@ -338,18 +338,7 @@ class Daemon:
         started = self.clock.monotonic()
         try:
             with self.lock:
-                self.known_trunks.update(self.windows.trunks())
-                result = step(
-                    self.config,
-                    self.windows,
-                    self.overview,
-                    self.states,
-                    now,
-                    quiet=self.quiet_policy(now),
-                    sync=self.sync_status(ok=sync_ok),
-                    known_trunks=self.known_trunks,
-                    grouping=group_flags(self.senders),
-                )
+                result = self.run_step(now, sync_ok=sync_ok)
                 states = [s.to_dict() for s in result.states]
                 self.store.save_alert_states(states, result.notifications)
                 self.states, self.last_step = result.states, result
@@ -368,7 +357,24 @@ class Daemon:
             self.delivery_threads.wake()
         return result.intents
 
-    def sync_status(self, *, ok: bool) -> Sync:
+    def run_step(self, now: datetime, *, sync_ok: bool) -> StepResult:
+        """One pipeline step on the daemon's config, windows and states; nothing is saved
+        (``evaluate`` commits the result, ``once`` only shows it)."""
+        with self.lock:
+            self.known_trunks.update(self.windows.trunks())
+            return step(
+                self.config,
+                self.windows,
+                self.overview,
+                self.states,
+                now,
+                quiet=self.quiet_policy(now),
+                sync=self._sync_status(ok=sync_ok),
+                known_trunks=self.known_trunks,
+                grouping=group_flags(self.senders),
+            )
+
+    def _sync_status(self, *, ok: bool) -> Sync:
         """How polling goes, for a pipeline step; ``ok``: the last poll of /calls worked."""
         return Sync(
             calls_ok=ok,

@@ -19,8 +19,6 @@ from pathlib import Path
 
 from monitor.alerts import AlertState
 from monitor.daemon import Daemon
-from monitor.notify.outbox import group_flags
-from monitor.pipeline import step
 from monitor.rules import Observation
 
 __all__ = ["ONCE_COLUMNS", "once_report", "state_db_copy"]
@@ -54,19 +52,7 @@ def once_report(
     daemon.poll_overview()
     daemon.sync.poll()
     now = daemon.clock.now()
-    with daemon.lock:
-        daemon.known_trunks.update(daemon.windows.trunks())
-        result = step(
-            daemon.config,
-            daemon.windows,
-            daemon.overview,
-            daemon.states,
-            now,
-            quiet=daemon.quiet_policy(now),
-            sync=daemon.sync_status(ok=True),
-            known_trunks=daemon.known_trunks,
-            grouping=group_flags(daemon.senders),
-        )
+    result = daemon.run_step(now, sync_ok=True)
     if notify and result.notifications:
         daemon.send_now(result.notifications)
     states = {s.key: s for s in result.states}

@@ -289,8 +289,7 @@ rules:
 """
 
 
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Daemon]:
+def build_daemon(tmp_path: Path, http: httpx.Client | None = None) -> Daemon:
     """A daemon that is built but never started: nothing is polled or served."""
     path = tmp_path / "alerts.yaml"
     path.write_text(CONFIG)
@@ -302,7 +301,12 @@ def daemon(tmp_path: Path) -> Iterator[Daemon]:
             "TELEPATH_LISTEN": "127.0.0.1:0",
         }
     )
-    built = Daemon(settings, load_config(path), clock=ManualClock(NOW))
+    return Daemon(settings, load_config(path), clock=ManualClock(NOW), http=http)
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Daemon]:
+    built = build_daemon(tmp_path)
     yield built
     built.stop()
 
@@ -406,18 +410,8 @@ def test_the_rate_limit_shown_is_what_the_client_last_heard(tmp_path):
         headers = {"x-ratelimit-limit": "240", "x-ratelimit-remaining": "199"}
         return httpx.Response(200, json={"avg_ai_latency_ms": 120.0}, headers=headers)
 
-    path = tmp_path / "alerts.yaml"
-    path.write_text(CONFIG)
-    settings = load_settings(
-        env={
-            "TELEPATH_API_KEY": "test-key",
-            "TELEPATH_API_URL": "http://127.0.0.1:9",
-            "TELEPATH_STATE_DB": str(tmp_path / "state.db"),
-            "TELEPATH_LISTEN": "127.0.0.1:0",
-        }
-    )
     http = httpx.Client(base_url="http://127.0.0.1:9", transport=httpx.MockTransport(api))
-    built = Daemon(settings, load_config(path), clock=ManualClock(NOW), http=http)
+    built = build_daemon(tmp_path, http)
     try:
         assert built.status_snapshot().sync.rate_limit is None
         built.poll_overview()

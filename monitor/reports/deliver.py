@@ -23,9 +23,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
+from monitor.config.reporting import ReportSpec
 from monitor.notify.base import Notification
 from monitor.notify.slack_format import escape
-from monitor.reports.config import ReportSpec
 from monitor.reports.figures import ReportFigures, to_json
 from monitor.reports.words import SHORT, change, ms, share, span_text
 

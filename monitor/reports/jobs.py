@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from monitor.config.reporting import ReportSpec
 from monitor.history.store import AlertEvent, HistoryStore
-from monitor.reports.config import ReportSpec
 from monitor.reports.deliver import report_document, report_notifications
 from monitor.reports.schedule import latest_due, ready
 from monitor.reports.source import from_history

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from monitor.reports.config import ReportSpec
+from monitor.config.reporting import ReportSpec
 
 __all__ = ["Due", "latest_due"]
 

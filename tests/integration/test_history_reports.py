@@ -353,7 +353,7 @@ def test_report_counts_the_alerts_a_daemon_fired(tmp_path, simulator, clock, cap
         for _ in range(24):  # twelve minutes of polls every 30 s
             daemon.poll_calls()
             clock.advance(30)
-        states = {s.group: s for s in daemon.engine.states()}
+        states = {s.group: s for s in daemon.alert_states()}
     finally:
         daemon.stop()
     assert states["conn_sim02"].state == "inactive"  # fired and resolved

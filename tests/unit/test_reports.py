@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from monitor.config import load_config
+from monitor.config.reporting import ReportSpec
 from monitor.errors import ConfigError, SettingsError
 from monitor.history.rollup import aggregate
 from monitor.history.store import AlertEvent
 from monitor.models import Call
-from monitor.reports.config import ReportSpec
 from monitor.reports.deliver import (
     console_text,
     report_document,

@@ -1,17 +1,44 @@
-"""The ``reports:`` config section: scheduled reports and where they go."""
+"""The ``history:`` and ``reports:`` sections: how long the rollups are kept
+(:mod:`monitor.history`), and the scheduled reports made from them (:mod:`monitor.reports`)."""
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from monitor.quiet import TimeZone
+from monitor.config.durations import Duration
+from monitor.config.zones import TimeZone
 
-__all__ = ["ReportSpec"]
+__all__ = ["History", "ReportSpec"]
+
+
+class History(BaseModel):
+    """How long the rollups are kept, and how long at minute resolution."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Minute rows are merged into hour rows once older than this.
+    fine: Duration = timedelta(hours=48)
+    #: Rows older than this are dropped; reports cannot reach further back.
+    keep: Duration = timedelta(days=35)
+
+    @model_validator(mode="after")
+    def _fine_within_keep(self) -> History:
+        if self.fine > self.keep:
+            raise PydanticCustomError(
+                "history", "history.fine is longer than history.keep; make keep the longer"
+            )
+        if self.fine < timedelta(hours=1):
+            raise PydanticCustomError(
+                "history", "history.fine must be at least 1h (hour rows are built from it)"
+            )
+        return self
+
 
 _AT_RE = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 

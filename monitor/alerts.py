@@ -238,6 +238,8 @@ class Intent:
     at: datetime
     #: Why ``value`` is None, when it is.
     reason: str | None = None
+    #: For a ``compare:`` rule, the baseline ``threshold`` was set from.
+    baseline: float | None = None
 
     @property
     def trunk_url(self) -> str | None:
@@ -494,6 +496,7 @@ class AlertEngine:
             notify=tuple(rule.notifiers_for(severity)),
             at=now,
             reason=obs.reason,
+            baseline=obs.baseline,
         )
 
     def _fill_links(self, group: str | None, calls: Sequence[Call]) -> dict[str, str]:

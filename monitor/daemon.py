@@ -20,6 +20,7 @@ import httpx
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from monitor.alerts import AlertState, Intent
+from monitor.baselines import HistoryBaselines
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config
 from monitor.errors import ApiError, AuthError, DeliveryError
@@ -382,6 +383,7 @@ class Daemon:
                 sync=self._sync_status(ok=sync_ok),
                 known_trunks=self.known_trunks,
                 grouping=group_flags(self.senders),
+                baselines=HistoryBaselines(self.history.history),
             )
 
     def _sync_status(self, *, ok: bool) -> Sync:

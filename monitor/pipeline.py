@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.alerts import AlertEngine, AlertState, Intent, Quiet
+from monitor.baselines import BaselineSource
 from monitor.config import Config, Rule
 from monitor.models import Overview
 from monitor.notify.base import Notification
@@ -92,6 +93,7 @@ def step(
     sync: Sync,
     known_trunks: Set[str] = frozenset(),
     grouping: Mapping[str, bool] | None = None,
+    baselines: BaselineSource | None = None,
 ) -> StepResult:
     """Evaluate every rule at ``now`` and advance the alerts; change nothing given.
 
@@ -106,6 +108,8 @@ def step(
         known_trunks: trunks seen before that may hold no calls now.
         grouping: notifier name -> whether it groups; None: every configured notifier,
             ungrouped (only what ``notifications`` holds depends on it).
+        baselines: where ``compare:`` rules read their baselines (the history, or a
+            backtest's calls); None makes them "no data".
     """
     rule_states = [s for s in states if s.rule != SYNC_FAILING]
     own_states = [s for s in states if s.rule == SYNC_FAILING]
@@ -113,7 +117,9 @@ def step(
     observations: list[Observation] = []
     if sync.calls_ok:
         watched = known_trunks | {s.group for s in rule_states if s.group and s.state != "inactive"}
-        observations = evaluate(config.rules, windows, overview, now, known_trunks=watched)
+        observations = evaluate(
+            config.rules, windows, overview, now, known_trunks=watched, baselines=baselines
+        )
     overview_rules = (
         [] if sync.overview_ok else [r.name for r in config.rules if r.source == "overview"]
     )

@@ -24,10 +24,11 @@ Order
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
 
+from monitor.baselines import Baselines, BaselineSource, relative_rule
 from monitor.config import Rule
 from monitor.models import Call, Overview
 from monitor.windows import CallWindows, ViewCache, WindowView
@@ -57,6 +58,9 @@ class Observation:
     calls: int
     reason: str | None = None
     offending: tuple[Call, ...] = ()
+    #: For a ``compare:`` rule, the baseline the thresholds were set from (then ``rule``
+    #: carries those absolute thresholds; see :mod:`monitor.baselines`).
+    baseline: float | None = None
 
     @property
     def key(self) -> tuple[str, str | None]:
@@ -71,6 +75,7 @@ def evaluate(
     now: datetime,
     *,
     known_trunks: Iterable[str] = (),
+    baselines: BaselineSource | None = None,
 ) -> list[Observation]:
     """Evaluate every rule at ``now``.
 
@@ -80,6 +85,7 @@ def evaluate(
         overview: the latest ``/analytics/overview``, or None before the first one.
         now: the end of every window.
         known_trunks: trunks seen before that may hold no calls now.
+        baselines: where ``compare:`` rules read their baselines; None leaves them no data.
 
     Raises:
         ValueError: a rule's window exceeds the windows' retention (a wiring mistake).
@@ -87,6 +93,7 @@ def evaluate(
     views = ViewCache(windows, now)
     present = windows.trunks()
     known = set(known_trunks)
+    normal = None if baselines is None else Baselines(baselines, now)
     out: list[Observation] = []
     for rule in rules:
         if rule.source == "overview":
@@ -96,7 +103,21 @@ def evaluate(
         else:
             for trunk in _trunks_of(rule, present, known):
                 out.append(_from_view(rule, trunk, views.get(trunk, rule.window)))
-    return out
+    return [_against_baseline(obs, normal) for obs in out]
+
+
+def _against_baseline(obs: Observation, normal: Baselines | None) -> Observation:
+    """A ``compare:`` rule's observation with its thresholds set from the baseline."""
+    compare = obs.rule.compare
+    if compare is None or obs.value is None:
+        return obs
+    if normal is None:
+        return replace(obs, value=None, reason="no history to read the baseline from")
+    figure = normal.figure(obs.rule, obs.group)
+    if figure.value is None:
+        return replace(obs, value=None, reason=figure.reason)
+    rule = relative_rule(obs.rule, compare, figure.value)
+    return replace(obs, rule=rule, baseline=figure.value)
 
 
 def _trunks_of(rule: Rule, present: Iterable[str], known: set[str]) -> list[str]:

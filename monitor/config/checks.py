@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from monitor.config.compare import compare_problems
 from monitor.config.schema import (
     OVERVIEW_METRICS,
     Defaults,
@@ -133,7 +134,10 @@ class CrossChecks:
             return self.pos.values.get(where, self.pos.values[loc])
 
         set_keys = spec.model_fields_set
-        if spec.warning is None and spec.critical is None:
+        if spec.compare is not None:
+            for problem in compare_problems(spec):
+                self._at(at(problem[0]), problem[1])
+        elif spec.warning is None and spec.critical is None:
             self._at(at(None), "a rule needs a warning or a critical threshold (or both)")
         rising = spec.op in (">", ">=")
         warning, critical = spec.warning, spec.critical

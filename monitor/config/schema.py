@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from monitor.config.compare import Compare
 from monitor.config.durations import Duration, NonNegativeDuration, Repeat, WrittenRepeat
 from monitor.config.reporting import History, ReportSpec
 from monitor.config.zones import TimeZone
@@ -365,6 +366,7 @@ class _RuleSpec(_Frozen):
     repeat: WrittenRepeat = None  # meaningful only when set; see model_fields_set
     notify: NotifySpec | None = None
     no_data: Literal["keep", "resolve"] | None = None
+    compare: Compare | None = None
 
 
 # ---------------------------------------------------------------------------------------
@@ -564,6 +566,8 @@ class Rule(_Frozen):
     repeat: Repeat = _DEFAULTS.repeat
     notify: NotifyRoutes = _DEFAULTS.notify
     no_data: Literal["keep", "resolve"] = _DEFAULTS.no_data
+    #: Thresholds relative to a baseline (:mod:`monitor.baselines`) instead of fixed ones.
+    compare: Compare | None = None
     source_location: str = Field(default="", repr=False)
 
     @model_validator(mode="before")

@@ -140,6 +140,18 @@ BAD_CASES: dict[str, list[tuple[str, str]]] = {
     ],
     "include_cycle.yaml": [("packs/cycle-b.yaml:2:5", "include cycle: ")],
     "include_self.yaml": [("1:11", "include cycle: ")],
+    "compare.yaml": [
+        ("4:14", "set warning under compare or on the rule, not both"),
+        ("8:25", "expected a baseline like 'previous 1h', 'same time 1d'"),
+        ("11:47", "expected a ratio like 1.5x or a difference like +500ms"),
+        ("11:63", 'quote a difference: "+0.5"'),
+        ("14:14", "compare needs warning or critical (or both)"),
+        ("18:14", "compare needs source: calls"),
+        ("21:9", "compare rules alert on a rise: op must be > or >="),
+        ("22:15", "recovery does not apply to compare rules"),
+        ("23:14", "compare does not apply to call_count"),
+        ("26:73", "must be >= 1"),
+    ],
 }
 
 

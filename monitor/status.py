@@ -92,6 +92,9 @@ class AlertView:
     worst_calls: tuple[WorstCall, ...] = ()
     trunk_url: str | None = None
     runbook_url: str | None = None
+    #: For a ``compare:`` rule: the baseline the threshold came from, and which one.
+    baseline: float | None = None
+    baseline_of: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,8 +224,11 @@ def _alert(
     # The daemon's own sync-failing alert counts seconds of failure, not calls.
     seconds = st.rule == own
     threshold = None
+    if obs is not None and obs.rule.compare is not None:
+        rule = obs.rule  # this evaluation's thresholds, set from the baseline
     if rule is not None and st.severity is not None:
         threshold = rule.critical if st.severity == "critical" else rule.warning
+    compare = None if rule is None else rule.compare
     worst = () if obs is None else tuple(_worst(c, metric, links) for c in obs.offending)
     trunk_url = None if st.group is None else links.trunk_url(st.group)
     return AlertView(
@@ -243,6 +249,8 @@ def _alert(
         worst_calls=worst,
         trunk_url=trunk_url,
         runbook_url=rule.runbook_url if rule is not None else None,
+        baseline=None if obs is None else obs.baseline,
+        baseline_of=None if compare is None else str(compare.baseline),
     )
 
 
@@ -380,6 +388,11 @@ def _card(alert: AlertView, now: datetime) -> str:
         ("Value", value),
         ("Firing since" if alert.state == "firing" else "Pending since", _when(alert.since, now)),
     ]
+    if alert.baseline_of is not None:
+        normal = "no data" if alert.baseline is None else _value(alert.baseline, alert)
+        rows.insert(
+            3, ("Baseline", f'{normal} <span class="muted">({_e(alert.baseline_of)})</span>')
+        )
     if alert.unit != "seconds" and alert.metric:
         stat = f"{alert.stat} of " if alert.stat else ""
         rows.insert(3, ("Metric", f"{_e(stat)}<code>{_e(alert.metric)}</code>"))

@@ -59,6 +59,9 @@ def am_alert(
         annotations["peak_value"] = _number(document["peak_value"])
     if document.get("runbook_url"):
         annotations["runbook_url"] = str(document["runbook_url"])
+    baseline = document.get("baseline") or {}
+    if baseline.get("value") is not None:
+        annotations["baseline"] = f"{_number(baseline['value'])} ({baseline.get('of')})"
     out: dict[str, Any] = {
         "labels": labels,
         "annotations": {k: v for k, v in annotations.items() if v},

@@ -12,7 +12,12 @@ Shape (the webhook contract; keys beyond the brief's are additive)::
      "window_seconds", "group": {"trunk_id"?}, "started_at", "resolved_at",
      "calls_in_window", "offending_calls": [{"id", "trunk_id", "start_time", "status",
      "ai_latency_ms", "carrier_lag_ms", "gateway_processing_ms", "url"}], "links",
-     "event", "peak_value", "labels", "source", "runbook_url", "reason"}
+     "event", "peak_value", "labels", "source", "runbook_url", "reason",
+     "baseline": null | {"value", "of", "warning", "critical", "min_value"}}
+
+``baseline`` is set for ``compare:`` rules: ``threshold`` was worked out from its
+``value`` (``of`` says which baseline, e.g. ``same time 1d``; ``warning``/``critical``
+are the relative levels as written, e.g. ``1.5x``, ``+500ms``).
 """
 
 from __future__ import annotations
@@ -76,6 +81,21 @@ def alert_document(intent: Intent) -> dict[str, Any]:
         "labels": dict(rule.labels),
         "runbook_url": rule.runbook_url,
         "reason": intent.reason,
+        "baseline": _baseline(intent),
+    }
+
+
+def _baseline(intent: Intent) -> dict[str, Any] | None:
+    """For a ``compare:`` rule: the baseline value, where it came from, the relative levels."""
+    compare = intent.rule.compare
+    if compare is None:
+        return None
+    return {
+        "value": intent.baseline,
+        "of": str(compare.baseline),
+        "warning": None if compare.warning is None else str(compare.warning),
+        "critical": None if compare.critical is None else str(compare.critical),
+        "min_value": compare.min_value,
     }
 
 
@@ -114,6 +134,9 @@ def describe_value(alert: Mapping[str, Any], *, with_threshold: bool = True) -> 
         text += f" ({alert['reason']})"
     if with_threshold and alert.get("threshold") is not None:
         text += f" ({alert['severity']} {alert['op']} {format_value(alert['threshold'], metric)})"
+    base = alert.get("baseline")
+    if isinstance(base, Mapping) and base.get("value") is not None:
+        text += f", baseline {format_value(base['value'], metric)} ({base.get('of')})"
     window = alert.get("window_seconds")
     if window is None:
         return f"{text} from the account overview"

@@ -292,6 +292,7 @@ def _single_fallback(event: str, doc: Mapping[str, Any], resolved: bool) -> str:
         if threshold is not None and _float(doc.get("value")) is not None:
             severity = escape(_plain(doc.get("severity")))
             text += f", {words} the {severity} threshold of {_amount(doc, threshold)}"
+            text += _baseline(doc)
         text += ", " + _window_words(doc)
     if resolved:
         text += " (resolved)"
@@ -364,7 +365,16 @@ def _compare(doc: Mapping[str, Any], *, back: bool) -> str:
         return ""
     op = str(doc.get("op") or ">")
     symbol = (_BACK if back else _SYMBOL).get(op, escape(op))
-    return f" {symbol} {_amount(doc, threshold)}"
+    return f" {symbol} {_amount(doc, threshold)}{_baseline(doc)}"
+
+
+def _baseline(doc: Mapping[str, Any]) -> str:
+    """`` (baseline 400 ms, same time 1d)`` for a compare rule, else empty."""
+    base = doc.get("baseline")
+    if not isinstance(base, Mapping) or _float(base.get("value")) is None:
+        return ""
+    of = _md(base.get("of"), _ID_CAP)
+    return f" (baseline {_amount(doc, base.get('value'))}, {of})"
 
 
 def _thresholds(ordered: Sequence[Mapping[str, Any]]) -> list[tuple[str, float]]:

@@ -399,6 +399,9 @@ def _add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         "--incident-at", type=_minutes, default=1, help="minutes after start the incident begins"
     )
     parser.add_argument("--incident-for", type=_minutes, default=5, help="incident minutes")
+    parser.add_argument("--daily-peak", type=float, default=1.0, help="AI latency x, busy peak")
+    parser.add_argument("--daily-peak-hour", type=float, default=19.0, help="UTC hour of the peak")
+    parser.add_argument("--ai-slowdown", type=float, default=1.0, help="AI latency x, incident")
     parser.add_argument("--pagination", choices=("cursor", "offset"), default="cursor")
     parser.add_argument("--order", choices=("newest", "oldest"), default="newest")
     parser.add_argument("--latency-layout", choices=("flat", "nested"), default="flat")
@@ -463,6 +466,9 @@ def _simulate(args: argparse.Namespace) -> int:
         history=timedelta(minutes=args.history),
         incident_at=timedelta(minutes=args.incident_at),
         incident_for=timedelta(minutes=args.incident_for),
+        daily_peak=args.daily_peak,
+        daily_peak_hour=args.daily_peak_hour,
+        ai_slowdown=args.ai_slowdown,
         pagination=args.pagination,
         order=args.order,
         latency_layout=args.latency_layout,

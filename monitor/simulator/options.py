@@ -110,6 +110,13 @@ class SimulatorOptions:
     incident_at: timedelta = timedelta(minutes=1)
     #: ...and lasts this long (flatline: the trunk carries no call for this long).
     incident_for: timedelta = timedelta(minutes=5)
+    #: AI latency multiplier at the top of the busy hours (1: no daily pattern); see
+    #: :mod:`monitor.simulator.daily`.
+    daily_peak: float = 1.0
+    #: The hour (UTC, 0..24) the busy period peaks at.
+    daily_peak_hour: float = 19.0
+    #: AI latency multiplier of every trunk's calls ending in the incident (1: none).
+    ai_slowdown: float = 1.0
     #: List style: ``cursor`` (data/next_cursor/has_more) or ``offset`` (calls/pagination).
     pagination: Literal["cursor", "offset"] = "cursor"
     #: Sort of ``/calls``: ``newest`` first or ``oldest`` first, by (start_time, id).
@@ -140,6 +147,10 @@ class SimulatorOptions:
         for name in ("history", "incident_at", "incident_for"):
             if getattr(self, name) < timedelta(0):
                 raise ValueError(f"{name} must not be negative")
+        if not 0.1 <= self.daily_peak <= 20 or not 0.1 <= self.ai_slowdown <= 20:
+            raise ValueError("daily_peak and ai_slowdown must be between 0.1 and 20")
+        if not 0 <= self.daily_peak_hour < 24:
+            raise ValueError("daily_peak_hour must be from 0 to 24 (exclusive)")
         if self.pagination not in ("cursor", "offset"):
             raise ValueError("pagination must be 'cursor' or 'offset'")
         if self.order not in ("newest", "oldest"):

@@ -40,6 +40,7 @@ affected trunks and times the calls are identical to those of ``steady``.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import hashlib
 import math
 import random
@@ -50,6 +51,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from monitor.models import Call
+from monitor.simulator.daily import ai_factor
 from monitor.simulator.options import SimulatorOptions
 
 BUCKET_SECONDS: Final = 60
@@ -198,7 +200,14 @@ class Timeline:
         for k in range(_poisson(rng, self._rates[number - 1])):
             call = self._draw(rng, number, bucket_start, f"call_{seed}/{number}/{b}/{k}")
             if call is not None:
-                yield call
+                yield self._shaped(call)
+
+    def _shaped(self, call: SimCall) -> SimCall:
+        """The daily pattern and the AI slowdown (:mod:`monitor.simulator.daily`)."""
+        factor = ai_factor(call.end_time, self.options, (self.incident_start, self.incident_end))
+        if factor == 1.0 or call.ai_latency_ms is None:
+            return call
+        return dataclasses.replace(call, ai_latency_ms=round(call.ai_latency_ms * factor))
 
     def _draw(
         self, rng: random.Random, number: int, bucket_start: datetime, key: str

@@ -9,7 +9,7 @@ import pytest
 
 from monitor.simulator.daily import daily_factor
 from monitor.simulator.options import SimulatorOptions
-from monitor.simulator.scenarios import Timeline
+from monitor.simulator.scenarios import SimCall, Timeline
 
 DAY = datetime(2026, 3, 10, tzinfo=UTC)
 
@@ -35,7 +35,7 @@ def test_no_minute_jumps_by_more_than_a_few_percent():
     assert max(abs(b - a) for a, b in itertools.pairwise(factors)) < 0.02
 
 
-def _calls(options: SimulatorOptions, start: datetime, end: datetime):
+def _calls(options: SimulatorOptions, start: datetime, end: datetime) -> list[SimCall]:
     return Timeline(options, DAY).calls_starting(start, end)
 
 

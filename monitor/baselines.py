@@ -51,6 +51,7 @@ __all__ = [
     "CallBaselines",
     "HistoryBaselines",
     "baseline_ranges",
+    "baseline_reach",
     "relative_rule",
     "tally_value",
 ]
@@ -81,6 +82,13 @@ def baseline_ranges(
         return [(now - baseline.offset - window, now - baseline.offset)]
     days = range(1, 7 * baseline.weeks + 1)
     return [(now - timedelta(days=d) - window, now - timedelta(days=d)) for d in days]
+
+
+def baseline_reach(rule: Rule) -> timedelta:
+    """How far before ``now`` a rule's baseline reads (zero without ``compare:``)."""
+    if rule.compare is None:
+        return timedelta(0)
+    return rule.window + rule.compare.baseline.lookback
 
 
 def tally_value(rule: Rule, tally: Tally) -> float | None:

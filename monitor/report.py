@@ -43,6 +43,7 @@ COLOURS: Final = {
     "pending": "#e0a100",
     "axis": "#666666",
     "grid": "#e4e4e4",
+    "baseline": "#2e7d32",
 }
 #: Tick steps for the time axis, shortest first.
 _TIME_STEPS: Final = tuple(
@@ -170,6 +171,7 @@ def chart_svg(series: Series, start: datetime, end: datetime) -> str:
     ]
     values = [v for _, v in series.points if v is not None]
     levels = values + [v for _, v in thresholds if v is not None]
+    levels += [v for _, b, level in series.band for v in (b, level) if v is not None]
     top = max(levels, default=1.0)
     low = min(0.0, min(levels, default=0.0))
     ticks = value_ticks(low, top)
@@ -206,6 +208,8 @@ def chart_svg(series: Series, start: datetime, end: datetime) -> str:
         out.append(_span_rect(p, "pending-span", COLOURS["pending"], 0.16, x, end, metric))
     for f in series.firing:
         out.append(_span_rect(f, "firing-span", COLOURS["firing"], 0.2, x, end, metric))
+    if series.band:
+        out.append(_band(series.band, x, y, metric))
     for name, value in thresholds:
         if value is None:
             continue
@@ -225,7 +229,7 @@ def chart_svg(series: Series, start: datetime, end: datetime) -> str:
         f'<rect class="frame" x="{LEFT}" y="{TOP}" width="{PLOT_W}" height="{PLOT_H}" '
         f'fill="none" stroke="{COLOURS["axis"]}" stroke-width="1"/>'
     )
-    out.append(_legend(rule.warning, rule.critical, metric))
+    out.append(_legend(rule.warning, rule.critical, metric, band=bool(series.band)))
     out.append("</svg>")
     return "".join(out)
 
@@ -254,8 +258,33 @@ def _span_rect(
     )
 
 
-def _legend(warning: float | None, critical: float | None, metric: str) -> str:
+def _band(
+    band: Sequence[tuple[datetime, float, float | None]], x: _Scale, y: _VScale, metric: str
+) -> str:
+    """A ``compare:`` rule's normal band: shaded from the baseline up to the threshold set
+    from it at each poll, with the baseline itself dashed."""
+    top = [(t, level if level is not None else b) for t, b, level in band]
+    outline = [f"{_n(x(t))} {_n(y(v))}" for t, v in top]
+    outline += [f"{_n(x(t))} {_n(y(b))}" for t, b, _ in reversed(band)]
+    last = band[-1]
+    tip = f"baseline {format_value(last[1], metric)} at the end"
+    if last[2] is not None:
+        tip += f", threshold {format_value(last[2], metric)}"
+    line = _value_path([(t, b) for t, b, _ in band], x, y)
+    return (
+        f'<polygon class="baseline-band" points="{" ".join(outline)}" '
+        f'fill="{COLOURS["baseline"]}" fill-opacity="0.14"><title>{_e(tip)}</title></polygon>'
+        f'<path class="baseline-line" d="{line}" fill="none" stroke="{COLOURS["baseline"]}" '
+        'stroke-width="1.2" stroke-dasharray="3 3"/>'
+    )
+
+
+def _legend(
+    warning: float | None, critical: float | None, metric: str, *, band: bool = False
+) -> str:
     items = [("value", "line", f"value ({_unit_name(metric)})")]
+    if band:
+        items.append(("baseline", "dash", "baseline, band to its threshold"))
     if warning is not None:
         items.append(("warning", "dash", f"warning {format_value(warning, metric)}"))
     if critical is not None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from monitor.baselines import baseline_reach
 from monitor.clock import Clock
 from monitor.config import Config
 from monitor.errors import SettingsError
@@ -87,10 +88,13 @@ def fetch_start(config: Config, start: datetime) -> datetime:
 
     The replay's first poll reads back ``poll.backfill``; but a call older than the
     longest window plus ``poll.overlap`` can only matter if it lasted longer than the
-    overlap, which the live sync does not allow for either. So we read no further.
+    overlap, which the live sync does not allow for either. So we read no further,
+    except for the baselines of ``compare:`` rules, which reach back a day, a week...
     """
     windows = [r.window for r in config.rules if r.source == "calls"] or [timedelta(0)]
     reach = min(config.poll.backfill, max(windows) + config.poll.overlap)
+    # A compare rule's baseline is read from the fetched calls: fetch its range too.
+    reach = max([reach, *(baseline_reach(r) for r in config.rules)])
     return start - reach
 
 

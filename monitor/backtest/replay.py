@@ -31,6 +31,7 @@ from pydantic import SecretStr
 
 from monitor.alerts import AlertState, Intent
 from monitor.backtest.fetch import _iso
+from monitor.baselines import CallBaselines
 from monitor.clock import Clock, ManualClock
 from monitor.config import Config, Rule
 from monitor.errors import ApiError, SettingsError
@@ -162,7 +163,9 @@ class StepRecord:
     """What one replayed poll saw and did.
 
     ``values`` holds (rule, group, value) for every observation; ``states`` the
-    (rule, group, state, severity) of every alert not inactive after the step.
+    (rule, group, state, severity) of every alert not inactive after the step;
+    ``baselines`` (rule, group, baseline, warning, critical) for each ``compare:`` rule's
+    observation with a baseline, the thresholds as set from it.
     """
 
     at: datetime
@@ -170,6 +173,7 @@ class StepRecord:
     intents: tuple[Intent, ...]
     states: tuple[tuple[str, str | None, str, str | None], ...]
     sync_ok: bool = True
+    baselines: tuple[tuple[str, str | None, float, float | None, float | None], ...] = ()
 
 
 def replay_rules(
@@ -247,7 +251,10 @@ def replay(
     coalesces a late job.
     """
     clock = ManualClock(start)
+    calls = list(calls)
     api = ReplayApi(calls, clock)
+    # Baselines read the fetched calls, which reach back as far as the rules' baselines.
+    baselines = CallBaselines(calls)
     replayed = _replay_config(config, rules)
     policy = quiet_policy(replayed, ())
     steps: list[StepRecord] = []
@@ -283,7 +290,7 @@ def replay(
                 result = step(
                     replayed, windows, None, states, clock.now(), quiet=policy,
                     sync=Sync(calls_ok=ok, calls_failing_since=health.failing_since),
-                    known_trunks=known,
+                    known_trunks=known, baselines=baselines,
                 )  # fmt: skip
                 states = result.states
                 record = _record(result, at, sync_ok=ok)
@@ -315,4 +322,9 @@ def _record(result: StepResult, at: datetime, *, sync_ok: bool) -> StepRecord:
             if s.state != "inactive" and s.rule != SYNC_FAILING
         ),
         sync_ok=sync_ok,
+        baselines=tuple(
+            (o.rule.name, o.group, o.baseline, o.rule.warning, o.rule.critical)
+            for o in result.observations
+            if o.baseline is not None
+        ),
     )

@@ -58,6 +58,8 @@ class Series:
     points: list[tuple[datetime, float | None]] = field(default_factory=list)
     pending: list[Span] = field(default_factory=list)
     firing: list[Span] = field(default_factory=list)
+    #: For a ``compare:`` rule: (time, baseline, lowest threshold set from it) per poll.
+    band: list[tuple[datetime, float, float | None]] = field(default_factory=list)
 
     @property
     def active(self) -> bool:
@@ -162,6 +164,7 @@ class BacktestResult:
                     "op": s.rule.op,
                     "thresholds": {"warning": s.rule.warning, "critical": s.rule.critical},
                     "points": [[_iso(t), v] for t, v in s.points],
+                    "baseline": [[_iso(t), b, level] for t, b, level in s.band],
                     "pending": [_span_json(p) for p in s.pending],
                     "firing": [_span_json(f) for f in s.firing],
                 }
@@ -220,6 +223,10 @@ def build_result(
             if keep(name, group):
                 s = series.setdefault((name, group), Series(by_name[name], group))
                 s.points.append((step.at, value))
+        for name, group, base, warning, critical in step.baselines:
+            if keep(name, group):
+                s = series.setdefault((name, group), Series(by_name[name], group))
+                s.band.append((step.at, base, warning if warning is not None else critical))
     _pending_spans(steps, series, keep)
     timeline = _alerts(steps, series, keep)
     for row in timeline:

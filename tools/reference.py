@@ -270,6 +270,17 @@ CONFIG: Final[Mapping[str, str]] = {
     "rules[].repeat": "Re-notify this often while firing, or `never`.",
     "rules[].notify": _NOTIFY,
     "rules[].no_data": "`keep` or `resolve`, as in `defaults.no_data`.",
+    "rules[].compare": "Thresholds relative to what is normal for the trunk instead of "
+    "`warning`/`critical` on the rule; see [Baselines](#baselines-alert-on-what-is-unusual).",
+    "rules[].compare.baseline": "`previous 1h`, `same time 1d`, `same time 1w` or "
+    "`median of same hour over 4w` (any duration; 1..5 weeks).",
+    "rules[].compare.warning": "`1.5x` (times the baseline) or `+500ms` (added to it; "
+    'quote a plain difference: `"+0.05"`).',
+    "rules[].compare.critical": "As `warning`.",
+    "rules[].compare.min_value": "Absolute floor under both thresholds: below it nothing "
+    "fires, whatever the ratio.",
+    "rules[].compare.min_baseline_calls": "Fewer calls behind the baseline is no data, "
+    "never a page.",
 }
 
 #: The default column where the model's own default (None) would mislead.
@@ -342,6 +353,9 @@ PAYLOAD: Final[Mapping[str, str]] = {
     "alert.labels": "The rule's `labels`.",
     "alert.runbook_url": "The rule's `runbook_url`, or null.",
     "alert.reason": "Why `value` is null, else null.",
+    "alert.baseline": "For a `compare:` rule: `{value, of, warning, critical, min_value}`, "
+    "the baseline `threshold` was set from, which baseline (`same time 1d`), the relative "
+    "levels as written (`1.5x`, `+500`) and the floor; null for other rules.",
 }
 
 

@@ -8,13 +8,17 @@ from datetime import timedelta
 import pytest
 
 from monitor.alerts import AlertEngine, Intent
+from monitor.backtest import fetch_start
 from monitor.baselines import CallBaselines
-from monitor.config import Links, Rule
+from monitor.clock import ManualClock
+from monitor.config import Links, Rule, load_config
+from monitor.daemon import Daemon
 from monitor.notify.alertmanager import am_alert
 from monitor.notify.console import format_block
 from monitor.notify.document import alert_document
 from monitor.notify.slack_format import render
 from monitor.rules import Observation, evaluate
+from monitor.settings import load_settings
 from monitor.status import render as render_status
 from monitor.status import snapshot
 from monitor.sync import SyncHealth
@@ -101,3 +105,42 @@ def test_the_status_page_shows_the_baseline_and_its_threshold():
     assert re.search(
         r"<dt>Baseline</dt><dd>(399|400) ms <span class=\"muted\">\(same time 1d\)", page
     )
+
+
+def test_the_daemon_reads_baselines_from_its_history(tmp_path):
+    """`run` (and `once`) evaluate compare rules against the state DB's rollups."""
+    path = tmp_path / "alerts.yaml"
+    path.write_text(
+        "rules:\n  - name: ai-unusual\n    metric: ai_latency_ms\n    stat: p95\n"
+        "    window: 5m\n    min_calls: 5\n"
+        "    compare: {baseline: same time 1d, warning: 1.5x}\n"
+    )
+    settings = load_settings(
+        env={
+            "TELEPATH_API_KEY": "test-key",
+            "TELEPATH_API_URL": "http://127.0.0.1:9",
+            "TELEPATH_STATE_DB": str(tmp_path / "state.db"),
+            "TELEPATH_LISTEN": "127.0.0.1:0",
+        }
+    )
+    daemon = Daemon(settings, load_config(path), clock=ManualClock(NOW))
+    try:
+        daemon.store.add_calls(calls_at(NOW - timedelta(days=1), 400.0, 30))
+        daemon.windows.add_many(calls_at(NOW, 700.0, 30))
+        (obs,) = daemon.run_step(NOW, sync_ok=True).observations
+    finally:
+        daemon.stop()
+    assert obs.baseline == pytest.approx(400.0, rel=0.02)
+    assert obs.rule.warning == pytest.approx(600.0, rel=0.02)
+
+
+def test_backtest_fetches_back_as_far_as_the_baselines_reach(tmp_path):
+    """A same-time-1w rule over 15m: the fetch starts a week and 15 minutes earlier."""
+    path = tmp_path / "alerts.yaml"
+    path.write_text(
+        "rules:\n  - name: fixed\n    metric: ai_latency_ms\n    warning: 900\n"
+        "  - name: weekly\n    metric: ai_latency_ms\n    window: 15m\n"
+        "    compare: {baseline: same time 1w, warning: 2x}\n"
+    )
+    start = NOW
+    assert fetch_start(load_config(path), start) == start - timedelta(weeks=1, minutes=15)

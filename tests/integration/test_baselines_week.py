@@ -34,29 +34,27 @@ SLOW_AT = timedelta(days=5, hours=2)
 SLOW_FOR = timedelta(hours=1)
 PEAK_HOUR = 19.0
 
-CONFIG = """
-rules:
-  - name: fixed-ai-p90
+#: What both rules share: p90 AI latency per trunk over 15 minutes, held for 10.
+_COMMON = """\
     metric: ai_latency_ms
     stat: p90
     window: 15m
     per: trunk
     min_calls: 30
     for: 10m
-    warning: 2000
-  - name: usual-ai-p90
-    metric: ai_latency_ms
-    stat: p90
-    window: 15m
-    per: trunk
-    min_calls: 30
-    for: 10m
+"""
+CONFIG = (
+    "rules:\n  - name: fixed-ai-p90\n" + _COMMON + "    warning: 2000\n"
+    "  - name: usual-ai-p90\n"
+    + _COMMON
+    + """\
     compare:
       baseline: same time 1d
       warning: 1.5x
       min_value: 500
       min_baseline_calls: 30
 """
+)
 
 
 def week_options() -> SimulatorOptions:

@@ -73,4 +73,6 @@ def _row(observation: Observation, state: AlertState | None) -> dict[str, object
         "severity": state.severity if state else None,
         "calls": observation.calls,
         "note": observation.reason,
+        # compare: rules: the baseline warning and critical were set from.
+        "baseline": observation.baseline,
     }

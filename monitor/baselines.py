@@ -58,9 +58,10 @@ __all__ = [
 
 
 class BaselineSource(Protocol):
-    """Per-trunk tallies of calls that started in ``[start, end)``."""
+    """Per-trunk tallies of calls that started in ``[start, end)``; only ``metric``'s
+    distribution need be there (None: none; the call counts always are)."""
 
-    def tallies(self, start: datetime, end: datetime) -> dict[str, Tally]: ...
+    def tallies(self, start: datetime, end: datetime, metric: str | None) -> dict[str, Tally]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +130,7 @@ class Baselines:
     def __init__(self, source: BaselineSource, now: datetime) -> None:
         self.source = source
         self.now = now
-        self._ranges: dict[tuple[datetime, datetime], dict[str, Tally]] = {}
+        self._ranges: dict[tuple[datetime, datetime, str | None], dict[str, Tally]] = {}
 
     def figure(self, rule: Rule, group: str | None) -> BaselineFigure:
         """The baseline of ``rule`` for ``group`` (None: the account) at ``now``."""
@@ -137,7 +138,8 @@ class Baselines:
         if compare is None:
             raise ValueError(f"rule {rule.name} has no compare")
         ranges = baseline_ranges(compare.baseline, rule.window, self.now)
-        parts = [self._tally(group, start, end) for start, end in ranges]
+        metric = rule.metric if rule.metric in LATENCY_METRICS else None
+        parts = [self._tally(group, start, end, metric) for start, end in ranges]
         calls = sum(p.calls for p in parts)
         need = compare.min_baseline_calls
         if calls < need:
@@ -158,11 +160,13 @@ class Baselines:
             return BaselineFigure(None, calls, f"baseline {compare.baseline}: no {rule.metric}")
         return BaselineFigure(value, calls)
 
-    def _tally(self, group: str | None, start: datetime, end: datetime) -> Tally:
-        key = (start, end)
+    def _tally(
+        self, group: str | None, start: datetime, end: datetime, metric: str | None
+    ) -> Tally:
+        key = (start, end, metric)
         trunks = self._ranges.get(key)
         if trunks is None:
-            trunks = self._ranges[key] = self.source.tallies(start, end)
+            trunks = self._ranges[key] = self.source.tallies(start, end, metric)
         if group is None:
             return Tally.merged(trunks.values())
         return trunks.get(group) or Tally()
@@ -174,11 +178,11 @@ class HistoryBaselines:
     def __init__(self, history: HistoryStore) -> None:
         self.history = history
 
-    def tallies(self, start: datetime, end: datetime) -> dict[str, Tally]:
+    def tallies(self, start: datetime, end: datetime, metric: str | None) -> dict[str, Tally]:
         # Hour rows start on the hour: read from the hour ``start`` falls in, then keep
         # minute rows inside the range and the hour rows whole.
         since = floor_to(start.timestamp(), HOUR)
-        rows = self.history.rollups(_at(since, start), end)
+        rows = self.history.rollups_of(_at(since, start), end, metric)
         out: dict[str, Tally] = {}
         for row in rows:
             if row.seconds == MINUTE and row.start < start.timestamp():
@@ -195,7 +199,7 @@ class CallBaselines:
         for (trunk, minute), tally in aggregate(calls).items():
             self._minutes.setdefault(minute, {})[trunk] = tally
 
-    def tallies(self, start: datetime, end: datetime) -> dict[str, Tally]:
+    def tallies(self, start: datetime, end: datetime, metric: str | None) -> dict[str, Tally]:
         out: dict[str, Tally] = {}
         first = floor_to(start.timestamp(), MINUTE)
         if first < start.timestamp():

@@ -190,7 +190,8 @@ def test_history_baselines_read_minute_and_hour_rows(tmp_path):
         for text, expected in (("same time 1d", 400.0), ("same time 1w", 500.0)):
             ranges = baseline_ranges(parse_baseline(text), timedelta(minutes=5), NOW)
             ((start, end),) = ranges
-            tally = source.tallies(start, end)["t1"]
+            tally = source.tallies(start, end, "ai_latency_ms")["t1"]
+            assert set(tally.latency) == {"ai_latency_ms"}  # the others are not decoded
             assert tally.calls == 30
             assert tally.distribution("ai_latency_ms").quantile(95) == pytest.approx(
                 expected, rel=0.02

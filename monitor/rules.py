@@ -14,7 +14,8 @@ No data
     A value of None means the rule cannot say: fewer calls than ``min_calls``, a
     statistic over zero samples (every call lacked the metric), no overview yet, or an
     overview without the metric. ``call_count`` over calls is never "no data": zero calls
-    is its answer, so it ignores ``min_calls``.
+    is its answer, so it ignores ``min_calls``. A ``compare:`` rule is also "no data"
+    while its baseline is (too little history; see :mod:`monitor.baselines`).
 
 Order
     Observations come in the order of ``rules``, and within a rule by sorted group, so

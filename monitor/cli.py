@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from monitor import __version__
 from monitor.errors import MonitorError, SettingsError
-from monitor.logs import configure_logging, register_secret
+from monitor.logs import configure_logging, escape_text, register_secret
 from monitor.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -126,7 +126,9 @@ class ConfigWatcher:
         try:
             config = load_config_file(self.path)
         except ConfigError as exc:
-            log.error("config reload (%s) refused, the old config stays in force:\n%s", why, exc)
+            log.error("config reload (%s) refused, the old config stays in force:", why)
+            for problem in exc.problems:  # one line each: log lines never span lines
+                log.error("  %s", problem)
             self.daemon.metrics.config_reloads.labels("error").inc()
             return False
         self.daemon.apply_config(config)
@@ -393,7 +395,7 @@ def _cell(value: object) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.4g}"
-    return str(value)
+    return escape_text(str(value))  # trunk ids come from the API
 
 
 # --- check -------------------------------------------------------------------------------

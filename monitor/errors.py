@@ -5,6 +5,7 @@ The tree::
     MonitorError                 exit code 1 unless noted
     ├── SettingsError            a TELEPATH_* setting or CLI flag is invalid (exit 2)
     ├── ConfigError              alerts.yaml is invalid; carries every problem found
+    ├── StateFileError           the state DB is writable by others or not by us (exit 2)
     ├── ApiError                 the Telepath API could not give us what we asked for
     │   ├── AuthError            401/403: the key was refused (never contains the key)
     │   ├── RateLimited          429 and retries exhausted; carries the wait it asked for
@@ -49,6 +50,12 @@ class ConfigError(MonitorError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
+
+
+class StateFileError(MonitorError):
+    """The state DB's file or directory is unsafe or unusable; the message says the fix."""
+
+    exit_code = 2
 
 
 class ApiError(MonitorError):

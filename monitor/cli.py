@@ -409,22 +409,42 @@ def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "exit 1 with every problem as file:line:col: message.",
     )
     parser.add_argument("path", nargs="?", default=None, help="default: TELEPATH_CONFIG")
+    parser.add_argument(
+        "--web-config",
+        default=None,
+        help="also validate this web config (TLS, basic auth); default: TELEPATH_WEB_CONFIG",
+    )
     parser.set_defaults(handler=_check)
 
 
 def _check(args: argparse.Namespace) -> int:
     from monitor.config import load_config
-    from monitor.errors import ConfigError
+    from monitor.errors import ConfigError, WebConfigError
+    from monitor.secretcheck import literal_secrets
+    from monitor.webconfig import load_web_config
 
-    path = args.path or load_settings().config
+    settings = load_settings()
+    path = args.path or settings.config
+    web_path = Path(args.web_config) if args.web_config else settings.web_config
+    failed = False
     try:
         config = load_config(path)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
-        return 1
-    print(f"{path}: ok ({config.summary()})")
-    return 0
+        failed = True
+    else:
+        for warning in literal_secrets(Path(path), config):
+            print(warning, file=sys.stderr)
+        print(f"{path}: ok ({config.summary()})")
+    if web_path is not None:
+        try:
+            web = load_web_config(web_path)
+        except WebConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        print(f"{web_path}: ok ({web.summary()})")
+    return 1 if failed else 0
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser, *names: str) -> None:

@@ -42,6 +42,7 @@ from monitor.status import status_page
 from monitor.store import StateStore
 from monitor.sync import CallSync, SyncHealth
 from monitor.telepath.client import TelepathClient, build_http_client
+from monitor.webconfig import load_web_config
 from monitor.windows import CallWindows
 
 log = logging.getLogger(__name__)
@@ -167,9 +168,11 @@ class Daemon:
         self.calls_health = SyncHealth()
         self.overview_health = SyncHealth()
         host, port = parse_listen(settings.listen)
+        self.web = None if settings.web_config is None else load_web_config(settings.web_config)
         self.server = MetricsServer(
-            host, port, self.metrics.render, self.readiness, status_page=lambda: status_page(self)
-        )
+            host, port, self.metrics.render, self.readiness, status_page=lambda: status_page(self),
+            web=self.web, listener=self.metrics.on_server_event,
+        )  # fmt: skip
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -208,7 +211,11 @@ class Daemon:
         self.delivery_threads.start()
         self.server.start()
         host, port = self.server.address
-        log.info("serving /metrics, /healthz and /readyz on %s:%d", host, port)
+        log.info(
+            "serving /metrics, /healthz and /readyz on %s:%d (%s)", host, port, self.server.scheme
+        )
+        if self.web is not None:
+            log.info("web config %s: %s", self.web.path, self.web.summary())
         now = datetime.now(UTC)
         poll = self.config.poll
         self.scheduler.add_job(

@@ -4,6 +4,7 @@ The tree::
 
     MonitorError                 exit code 1 unless noted
     ├── SettingsError            a TELEPATH_* setting or CLI flag is invalid (exit 2)
+    │   └── WebConfigError       the TELEPATH_WEB_CONFIG file is invalid (exit 2)
     ├── ConfigError              alerts.yaml is invalid; carries every problem found
     ├── StateFileError           the state DB is writable by others or not by us (exit 2)
     ├── ApiError                 the Telepath API could not give us what we asked for
@@ -38,6 +39,10 @@ class SettingsError(MonitorError):
     """A setting (environment variable or CLI flag) is invalid."""
 
     exit_code = 2
+
+
+class WebConfigError(SettingsError):
+    """The web config file (TLS, basic auth) is invalid; one problem per line."""
 
 
 class ConfigError(MonitorError):

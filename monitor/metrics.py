@@ -404,6 +404,21 @@ class MonitorMetrics:
             ["result"],
             registry=r,
         )
+        self.http_auth_failures = Counter(
+            "telepath_monitor_http_auth_failures",
+            "Requests refused by basic auth (TELEPATH_WEB_CONFIG), by reason (missing, "
+            "malformed, wrong: an unknown user or a wrong password).",
+            ["reason"],
+            registry=r,
+        )
+        self.http_connections_rejected = Counter(
+            "telepath_monitor_http_connections_rejected",
+            "Connections to the HTTP server not served in full, by reason (tls_failed: "
+            "no TLS handshake; over_capacity: answered 503 past the connection cap; "
+            "refused: closed at once, the probe lane full too).",
+            ["reason"],
+            registry=r,
+        )
         #: Returns the alert states for the alerts gauge; the daemon sets it.
         self.alert_states: Callable[[], Sequence[AlertState]] = list
         #: Returns (notifier, pending entries, oldest pending age in seconds or None) rows
@@ -454,6 +469,13 @@ class MonitorMetrics:
             self.notifications_failed.labels(event.notifier).inc()
         else:
             self.notifications_dead_lettered.labels(event.notifier, event.reason or "").inc()
+
+    def on_server_event(self, event: str) -> None:
+        """Listener for :class:`~monitor.server.MetricsServer`."""
+        if event.startswith("auth_"):
+            self.http_auth_failures.labels(event.removeprefix("auth_")).inc()
+        else:
+            self.http_connections_rejected.labels(event).inc()
 
     def on_new_calls(self, calls: Sequence[Call]) -> None:
         """Feed cumulative series with newly ingested calls."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -91,7 +92,12 @@ def _run(args: argparse.Namespace) -> int:
     try:
         wait_for_stop_signal(watcher.tick)
     finally:
-        daemon.stop()
+        clean = daemon.stop()
+    if not clean:
+        # A job thread is stuck past TELEPATH_SHUTDOWN_GRACE; a normal exit would wait
+        # for it (the thread pool joins its workers at exit), so leave without it.
+        logging.shutdown()
+        os._exit(1)
     return 0
 
 

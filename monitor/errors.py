@@ -13,7 +13,8 @@ The tree::
     │   ├── ServerError          5xx, connection errors and timeouts after retries
     │   ├── RequestRejected      other 4xx (400, 404, 409...): retrying will not help
     │   └── MalformedResponse    the body is not JSON or not the shape we understand
-    └── DeliveryError            a notifier could not deliver; `transient` says whether to retry
+    ├── DeliveryError            a notifier could not deliver; `transient` says whether to retry
+    └── ShutdownRequested        a wait of a poll was cut short by SIGTERM (never shown)
 
 Only ``monitor.telepath.client`` ever sees an httpx exception; it translates them
 into this tree at the boundary. Messages never contain secrets.
@@ -120,3 +121,7 @@ class DeliveryError(MonitorError):
         super().__init__(message)
         self.transient = transient
         self.retry_after = retry_after
+
+
+class ShutdownRequested(MonitorError):
+    """The daemon is stopping: a poll's wait was cut short; the next start reads again."""

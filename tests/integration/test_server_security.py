@@ -210,3 +210,15 @@ def test_a_tls_client_that_never_handshakes_does_not_block_others(serve, certs):
     for sock in silent:
         with sock:
             assert closed_by_server(sock, within=5)
+
+
+def test_the_image_health_check_speaks_tls_when_the_web_config_says_so(serve, certs):
+    """python -m monitor.healthcheck reads TELEPATH_WEB_CONFIG: https, no password needed."""
+    from monitor.healthcheck import main as healthcheck
+
+    config = web_config(certs)
+    server, _ = serve(web=config)
+    host, port = server.address
+    env = {"TELEPATH_LISTEN": f"{host}:{port}", "TELEPATH_WEB_CONFIG": str(config.path)}
+    assert healthcheck([], env=env) == 0
+    assert healthcheck([], env={"TELEPATH_LISTEN": f"{host}:{port}"}) == 1  # plain http

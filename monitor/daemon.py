@@ -124,6 +124,8 @@ class Daemon:
         #: Set by stop(): the client's waits end and a running poll unwinds.
         self.stopping = threading.Event()
         api_key = settings.require_api_key()
+        # Before anything is opened: a bad web config stops the start with nothing to undo.
+        self.web = None if settings.web_config is None else load_web_config(settings.web_config)
         self.store = StateStore(settings.state_db)
         self.windows = CallWindows(window_retention(config))
         self.metrics = MonitorMetrics(
@@ -172,7 +174,6 @@ class Daemon:
         self.calls_health = SyncHealth()
         self.overview_health = SyncHealth()
         host, port = parse_listen(settings.listen)
-        self.web = None if settings.web_config is None else load_web_config(settings.web_config)
         self.server = MetricsServer(
             host, port, self.metrics.render, self.readiness, status_page=lambda: status_page(self),
             web=self.web, listener=self.metrics.on_server_event,

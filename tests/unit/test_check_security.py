@@ -91,3 +91,17 @@ def test_check_reads_telepath_web_config(tmp_path, capsys, env, monkeypatch):
     monkeypatch.setenv("TELEPATH_WEB_CONFIG", str(tmp_path / "absent.yml"))
     assert main(["check", str(path)]) == 1
     assert "absent.yml: cannot be read" in capsys.readouterr().err
+
+
+def test_run_refuses_a_bad_web_config_before_serving(tmp_path, capsys, env, monkeypatch):
+    """`run` with an invalid TELEPATH_WEB_CONFIG exits 2 with the problem, serving nothing."""
+    config = tmp_path / "alerts.yaml"
+    config.write_text("rules: []\n")
+    web = tmp_path / "web.yml"
+    web.write_text("tls_server_config:\n  cert_file: missing.crt\n  key_file: missing.key\n")
+    monkeypatch.setenv("TELEPATH_API_KEY", "sk_test_webconfig")
+    monkeypatch.setenv("TELEPATH_API_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("TELEPATH_WEB_CONFIG", str(web))
+    argv = ["run", "--config", str(config), "--state-db", str(tmp_path / "s.db")]
+    assert main([*argv, "--listen", "127.0.0.1:0"]) == 2
+    assert "cannot load cert_file" in capsys.readouterr().err

@@ -414,7 +414,8 @@ class MonitorMetrics:
         self.http_connections_rejected = Counter(
             "telepath_monitor_http_connections_rejected",
             "Connections to the HTTP server not served in full, by reason (tls_failed: "
-            "no TLS handshake; over_capacity: answered 503 past the connection cap; "
+            "no TLS handshake; idle_closed: the longest idle one, closed for a new one at "
+            "the connection cap; over_capacity: answered 503, every connection busy; "
             "refused: closed at once, the probe lane full too).",
             ["reason"],
             registry=r,

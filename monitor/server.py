@@ -17,11 +17,14 @@ with what was sent.
 Connections are bounded (issue 19). Each one gets :data:`IDLE_TIMEOUT` seconds for
 every read, so an idle keep-alive connection or one that never sends a request is
 closed; the TLS handshake runs on the connection's thread under the same timeout, not
-on the accepting thread. At most :data:`MAX_CONNECTIONS` are served at once; past
-that, a small probe lane (:data:`PROBE_LANE` connections, :data:`PROBE_TIMEOUT` s each)
-still answers ``/healthz`` and ``/readyz`` and tells everything else 503, so a flood of
-idle connections cannot get the pod restarted; past that too, a connection is closed
-at once and counted.
+on the accepting thread. At most :data:`MAX_CONNECTIONS` are served at once. When a
+new connection finds them all taken, the one idle longest (waiting for a request, its
+headers or its handshake) is closed to make room, as nginx does with keep-alive
+connections, so a flood of idle connections cannot lock out a probe or a scrape: the
+newest connection is the last to go. Only when every one of them is busy serving a
+request does a small probe lane (:data:`PROBE_LANE` connections, :data:`PROBE_TIMEOUT`
+s each) answer ``/healthz`` and ``/readyz`` and tell everything else 503; past that
+too, a connection is closed at once. Each case is counted.
 
 Why our own ``http.server`` and not a kept server library such as uvicorn: uvicorn
 (0.54) does TLS and keep-alive timeouts, but it sets no timeout on a connection that
@@ -34,6 +37,7 @@ socket timeouts for idle connections, and a semaphore for the cap.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import ssl
@@ -76,9 +80,18 @@ MAX_CONNECTIONS: Final = 32
 PROBE_LANE: Final = 4
 PROBE_TIMEOUT: Final = 2.0
 
+#: Seconds the accepting thread waits for an evicted connection's slot to come free.
+EVICT_WAIT: Final = 1.0
+
 #: What the server reports to its listener (a metric counts each).
 ServerEvent = Literal[
-    "auth_missing", "auth_malformed", "auth_wrong", "tls_failed", "over_capacity", "refused"
+    "auth_missing",
+    "auth_malformed",
+    "auth_wrong",
+    "tls_failed",
+    "idle_closed",
+    "over_capacity",
+    "refused",
 ]
 Listener = Callable[[ServerEvent], None]
 
@@ -88,6 +101,9 @@ class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.1 keeps connections alive (Prometheus reuses its connection); every
     # response carries Content-Length, which keep-alive needs.
     protocol_version = "HTTP/1.1"
+    # Headers and body are separate writes: with Nagle's algorithm the body waits for
+    # the client's delayed ACK (40 ms a request on a kept-alive connection, measured).
+    disable_nagle_algorithm = True
     #: True on the probe lane: only /healthz and /readyz are answered.
     probes_only = False
 
@@ -106,6 +122,15 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 self.server.emit("tls_failed")
                 raise
+
+    def handle_one_request(self) -> None:
+        self.server.mark(self.connection, idle=True)
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        parsed = super().parse_request()  # reads the headers: still idle until they are in
+        self.server.mark(self.connection, idle=False)
+        return parsed
 
     def do_GET(self) -> None:
         self._respond(head=False)
@@ -218,6 +243,26 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self._slots = threading.BoundedSemaphore(max_connections)
         self._probe_slots = threading.BoundedSemaphore(probe_lane)
+        #: Served connections → when they went idle; None while a request is served.
+        self._idle_since: dict[socket.socket, float | None] = {}
+        self._idle_lock = threading.Lock()
+
+    def mark(self, connection: socket.socket, *, idle: bool) -> None:
+        with self._idle_lock:
+            if connection in self._idle_since:
+                self._idle_since[connection] = time.monotonic() if idle else None
+
+    def _close_longest_idle(self) -> bool:
+        with self._idle_lock:
+            idle = [(since, id(c), c) for c, since in self._idle_since.items() if since is not None]
+            if not idle:
+                return False
+            _, _, victim = min(idle)
+            self._idle_since[victim] = None  # never picked twice
+        self.emit("idle_closed")
+        with contextlib.suppress(OSError):  # its thread sees the end and frees the slot
+            victim.shutdown(socket.SHUT_RDWR)
+        return True
 
     def emit(self, event: ServerEvent) -> None:
         if self.listener is not None:
@@ -228,9 +273,13 @@ class _Server(ThreadingHTTPServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         # Replaces ThreadingMixIn's one-thread-per-connection without a bound.
-        if self._slots.acquire(blocking=False):
+        if self._slots.acquire(blocking=False) or (
+            self._close_longest_idle() and self._slots.acquire(timeout=EVICT_WAIT)
+        ):
             handler: type[_Handler] = _Handler
             slots = self._slots
+            with self._idle_lock:  # idle until its handshake and first request are in
+                self._idle_since[request] = time.monotonic()
         elif self._probe_slots.acquire(blocking=False):
             handler, slots = _ProbeHandler, self._probe_slots
         else:
@@ -256,6 +305,8 @@ class _Server(ThreadingHTTPServer):
         except Exception:
             log.exception("serving a connection from %s failed", client_address[0])
         finally:
+            with self._idle_lock:
+                self._idle_since.pop(request, None)
             self.shutdown_request(request)
             slots.release()
 

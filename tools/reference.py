@@ -285,7 +285,7 @@ LABELS: Final[Mapping[str, str]] = {
     "reason": "why a record was skipped or paging stopped; for dead letters `rejected` "
     "or `expired`; for held notifications `silenced`, `maintenance` or `inhibited`; "
     "for refused logins `missing`, `malformed`, `wrong`; for connections `tls_failed`, "
-    "`over_capacity`, `refused`",
+    "`idle_closed`, `over_capacity`, `refused`",
     "rule": "the rule's name",
     "severity": "`warning`, `critical`",
     "state": "`pending`, `firing`, `no_data`",

@@ -120,7 +120,8 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 self.connection.do_handshake()
             except OSError:
-                self.server.emit("tls_failed")
+                if not self.server.evicted(self.connection):  # counted as idle_closed
+                    self.server.emit("tls_failed")
                 raise
 
     def handle_one_request(self) -> None:
@@ -245,7 +246,12 @@ class _Server(ThreadingHTTPServer):
         self._probe_slots = threading.BoundedSemaphore(probe_lane)
         #: Served connections → when they went idle; None while a request is served.
         self._idle_since: dict[socket.socket, float | None] = {}
+        self._evicted: set[socket.socket] = set()
         self._idle_lock = threading.Lock()
+
+    def evicted(self, connection: socket.socket) -> bool:
+        with self._idle_lock:
+            return connection in self._evicted
 
     def mark(self, connection: socket.socket, *, idle: bool) -> None:
         with self._idle_lock:
@@ -259,6 +265,7 @@ class _Server(ThreadingHTTPServer):
                 return False
             _, _, victim = min(idle)
             self._idle_since[victim] = None  # never picked twice
+            self._evicted.add(victim)
         self.emit("idle_closed")
         with contextlib.suppress(OSError):  # its thread sees the end and frees the slot
             victim.shutdown(socket.SHUT_RDWR)
@@ -307,6 +314,7 @@ class _Server(ThreadingHTTPServer):
         finally:
             with self._idle_lock:
                 self._idle_since.pop(request, None)
+                self._evicted.discard(request)
             self.shutdown_request(request)
             slots.release()
 

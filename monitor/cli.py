@@ -410,9 +410,10 @@ def _cell(value: object) -> str:
 def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "check",
-        help="validate a config file offline",
+        help="validate a config file (and the web config) offline",
         description="Validate a config file without any network call. Exit 0 when valid; "
-        "exit 1 with every problem as file:line:col: message.",
+        "exit 1 with every problem as file:line:col: message. Secrets written in the "
+        "file instead of ${VAR} are warned about.",
     )
     parser.add_argument("path", nargs="?", default=None, help="default: TELEPATH_CONFIG")
     parser.add_argument(

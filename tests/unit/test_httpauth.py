@@ -24,6 +24,19 @@ class Ticks:
         return self.now
 
 
+def spy_on_checkpw(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The hashes bcrypt.checkpw is asked to compare against, in order."""
+    seen: list[bytes] = []
+    real = bcrypt.checkpw
+
+    def spy(password: bytes, hashed: bytes) -> bool:
+        seen.append(hashed)
+        return real(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", spy)
+    return seen
+
+
 @pytest.mark.parametrize(
     ("header", "outcome"),
     [
@@ -47,14 +60,7 @@ def test_outcomes(header, outcome):
 def test_an_unknown_user_is_checked_against_a_hash_of_the_same_cost(monkeypatch):
     """Unknown users still pay one bcrypt compare, so timing does not reveal who exists."""
     auth = BasicAuth(USERS, Ticks())
-    seen: list[bytes] = []
-    real = bcrypt.checkpw
-
-    def spy(password: bytes, hashed: bytes) -> bool:
-        seen.append(hashed)
-        return real(password, hashed)
-
-    monkeypatch.setattr(bcrypt, "checkpw", spy)
+    seen = spy_on_checkpw(monkeypatch)
     assert auth.check(basic("nobody", "s3cret")) == "wrong"
     assert len(seen) == 1
     assert seen[0][:7] == USERS["prometheus"][:7]  # same $2b$04$ algorithm and cost
@@ -64,14 +70,7 @@ def test_good_credentials_are_remembered_for_a_while(monkeypatch):
     """A repeated good login skips bcrypt until the cache entry expires."""
     ticks = Ticks()
     auth = BasicAuth(USERS, ticks)
-    calls: list[bytes] = []
-    real = bcrypt.checkpw
-
-    def counting(password: bytes, hashed: bytes) -> bool:
-        calls.append(password)
-        return real(password, hashed)
-
-    monkeypatch.setattr(bcrypt, "checkpw", counting)
+    calls = spy_on_checkpw(monkeypatch)
     header = basic("prometheus", "s3cret")
     assert auth.check(header) == "ok"
     assert auth.check(header) == "ok"

@@ -28,16 +28,6 @@ HOSTILE = [
 ]
 
 
-@pytest.fixture
-def stream():
-    out = io.StringIO()
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
-    yield out
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-
-
 @pytest.mark.parametrize(
     ("raw", "shown"),
     [

@@ -98,7 +98,7 @@ SETTINGS: Final[Mapping[str, str]] = {
     "web_config": "A Prometheus web-config file (`tls_server_config`, `basic_auth_users`) "
     "for the HTTP server: TLS and bcrypt basic auth on `/metrics` and the status page; "
     "`/healthz` and `/readyz` stay open. Unset: plain HTTP, open. See "
-    "`deploy/web-config.yml`.",
+    "`deploy/web/web-config.yml`.",
     "shutdown_grace": "Seconds from SIGTERM to exit, a running poll included; a poll cut "
     "short is read again by the next start. Keep it under Kubernetes' "
     "`terminationGracePeriodSeconds` (30 s by default).",

@@ -3,14 +3,15 @@
 Jobs run on APScheduler 3.x threads, one instance each at a time, coalesced when late.
 A job never raises into the scheduler: API failures are logged, counted and recorded
 in the sync health; anything unexpected is logged with its traceback and the daemon
-carries on. Stopping lets a running sync finish (the client's retry budget bounds
-it), then closes the server and the state DB.
+carries on. Stopping is bounded by ``TELEPATH_SHUTDOWN_GRACE`` (:mod:`monitor.shutdown`):
+a running poll's waits end at once, then the server and the state DB are closed.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from monitor.alerts import AlertState, Intent
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config
-from monitor.errors import ApiError, AuthError, DeliveryError
+from monitor.errors import ApiError, AuthError, DeliveryError, ShutdownRequested
 from monitor.heartbeat import HeartbeatPinger, heartbeat_health
 from monitor.metrics import MonitorMetrics
 from monitor.models import Overview
@@ -44,10 +45,12 @@ from monitor.reports.jobs import HistoryJobs
 from monitor.rules import Observation
 from monitor.server import MetricsServer
 from monitor.settings import Settings, parse_listen
+from monitor.shutdown import StoppableClock
 from monitor.status import StatusSnapshot, render, snapshot
 from monitor.store import StateStore
 from monitor.sync import CallSync, SyncHealth
 from monitor.telepath.client import TelepathClient, build_http_client
+from monitor.webconfig import load_web_config
 from monitor.windows import CallWindows
 
 log = logging.getLogger(__name__)
@@ -97,7 +100,11 @@ class Daemon:
         self.config = config
         self.clock = clock or SystemClock()
         self.lock = threading.RLock()
+        #: Set by stop(): the client's waits end and a running poll unwinds.
+        self.stopping = threading.Event()
         api_key = settings.require_api_key()
+        # Before anything is opened: a bad web config stops the start with nothing to undo.
+        self.web = None if settings.web_config is None else load_web_config(settings.web_config)
         self.store = StateStore(settings.state_db)
         self.windows = CallWindows(window_retention(config))
         #: The latest /analytics/overview, None before the first one.
@@ -116,7 +123,7 @@ class Daemon:
         self.client = TelepathClient(
             http or build_http_client(settings.api_url, timeout=settings.api_timeout),
             api_key=api_key,
-            clock=self.clock,
+            clock=StoppableClock(self.clock, self.stopping),
             requests_per_minute=settings.api_rate_limit,
             max_pages=config.poll.max_pages,
             listener=self.metrics.on_client_event,
@@ -159,6 +166,8 @@ class Daemon:
             self.metrics.render,
             self.readiness,
             status_page=lambda: render(self.status_snapshot()),
+            web=self.web,
+            listener=self.metrics.on_server_event,
         )
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -203,7 +212,11 @@ class Daemon:
         self.delivery_threads.start()
         self.server.start()
         host, port = self.server.address
-        log.info("serving /metrics, /healthz and /readyz on %s:%d", host, port)
+        log.info(
+            "serving /metrics, /healthz and /readyz on %s:%d (%s)", host, port, self.server.scheme
+        )
+        if self.web is not None:
+            log.info("web config %s: %s", self.web.path, self.web.summary())
         now = datetime.now(UTC)
         poll = self.config.poll
         self.scheduler.add_job(
@@ -251,21 +264,48 @@ class Daemon:
                     seconds=sender.resend_every.total_seconds(), id=f"alertmanager-{name}",
                 )  # fmt: skip
 
-    def stop(self) -> None:
-        """Stop taking work, let a running poll finish, then release everything."""
+    def stop(self) -> bool:
+        """Stop taking work, cut a running poll short, then release everything, all
+        within ``TELEPATH_SHUTDOWN_GRACE`` seconds.
+
+        Returns:
+            True when every job and delivery ended in time; False when one is still
+            running (its thread is left behind: the caller should exit at once).
+        """
+        grace = self.settings.shutdown_grace
+        deadline = time.monotonic() + grace
+        self.stopping.set()
         running = self.scheduler.running
+        clean = True
         if running:
-            log.info("stopping: waiting for running polls to finish")
-            self.scheduler.shutdown(wait=True)
-        self.delivery_threads.stop()
+            log.info("stopping: cutting running polls short (at most %.0fs)", grace)
+            # On a thread of its own, so the wait for a stuck job is bounded here.
+            waiter = threading.Thread(
+                target=self.scheduler.shutdown, kwargs={"wait": True}, name="scheduler-stop"
+            )
+            waiter.daemon = True
+            waiter.start()
+            waiter.join(max(0.0, deadline - time.monotonic()))
+            clean = not waiter.is_alive()
+        self.delivery_threads.stop(timeout=max(0.1, deadline - time.monotonic()))
         close_senders(self.senders)
         if self.heartbeat_pinger is not None:
             self.heartbeat_pinger.close()
         self.server.stop()
+        if not clean:
+            # The stuck job may still use the client and the store; SQLite's journal
+            # keeps the DB consistent when the process exits under it.
+            log.error(
+                "a poll did not end within TELEPATH_SHUTDOWN_GRACE (%.0fs); exiting "
+                "anyway, the next start reads its range again",
+                grace,
+            )
+            return False
         self.client.close()
         self.store.close()
         if running:
             log.info("stopped")
+        return True
 
     # --- jobs --------------------------------------------------------------------------
 
@@ -274,6 +314,9 @@ class Daemon:
         started = self.clock.monotonic()
         try:
             result = self.sync.poll()
+        except ShutdownRequested:
+            log.info("the poll of /calls was cut short by the shutdown; it is read again at start")
+            return
         except ApiError as exc:
             self._failed(self.calls_health, "/calls", exc)
             self.evaluate(sync_ok=False)
@@ -314,6 +357,8 @@ class Daemon:
         """Read /analytics/overview; never raises."""
         try:
             overview = self.client.get_overview(self._overview_fields)
+        except ShutdownRequested:
+            return
         except ApiError as exc:
             self._failed(self.overview_health, "/analytics/overview", exc)
             return

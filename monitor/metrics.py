@@ -235,6 +235,22 @@ class MonitorMetrics:
             ["result"],
             registry=r,
         )
+        self.http_auth_failures = Counter(
+            "telepath_monitor_http_auth_failures",
+            "Requests refused by basic auth (TELEPATH_WEB_CONFIG), by reason (missing, "
+            "malformed, wrong: an unknown user or a wrong password).",
+            ["reason"],
+            registry=r,
+        )
+        self.http_connections_rejected = Counter(
+            "telepath_monitor_http_connections_rejected",
+            "Connections to the HTTP server not served in full, by reason (tls_failed: "
+            "no TLS handshake; idle_closed: the longest idle one, closed for a new one at "
+            "the connection cap; over_capacity: answered 503, every connection busy; "
+            "refused: closed at once, the probe lane full too).",
+            ["reason"],
+            registry=r,
+        )
         build = Gauge(
             "telepath_monitor_build_info",
             "Version of telepath-monitor and Python; always 1.",
@@ -280,6 +296,13 @@ class MonitorMetrics:
             self.notifications_failed.labels(event.notifier).inc()
         else:
             self.notifications_dead_lettered.labels(event.notifier, event.reason or "").inc()
+
+    def on_server_event(self, event: str) -> None:
+        """Listener for :class:`~monitor.server.MetricsServer`."""
+        if event.startswith("auth_"):
+            self.http_auth_failures.labels(event.removeprefix("auth_")).inc()
+        else:
+            self.http_connections_rejected.labels(event).inc()
 
     def on_new_calls(self, calls: Sequence[Call]) -> None:
         """Feed cumulative series with newly ingested calls."""

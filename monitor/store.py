@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 from monitor.models import Call
 from monitor.notify.base import Notification
 from monitor.quiet import Silence
+from monitor.statefile import prepare_state_file
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,7 @@ class StateStore:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        prepare_state_file(self.path)
         try:
             self._db = sqlite3.connect(
                 self.path, check_same_thread=False, isolation_level=None, timeout=10
@@ -145,6 +147,19 @@ class StateStore:
             self._db.executescript(_SCHEMA)
             create_history_schema(self._db)
             self._check_version()
+            # A write now, so a DB we cannot write (read-only mount, someone else's
+            # file) is refused at start instead of failing every sync afterwards.
+            self._db.execute("UPDATE meta SET value = value WHERE key = 'schema_version'")
+        except sqlite3.OperationalError as exc:
+            if "readonly" not in str(exc):
+                raise StateError(
+                    f"TELEPATH_STATE_DB {self.path} cannot be used as the state database: {exc}"
+                ) from None
+            raise StateError(
+                f"TELEPATH_STATE_DB {self.path} cannot be written ({exc}); give the file, "
+                f"its directory and any -wal/-shm files beside it to the daemon's user "
+                f"(chown) and make them writable (chmod 600 the file, 700 the directory)"
+            ) from None
         except sqlite3.DatabaseError as exc:
             raise StateError(
                 f"TELEPATH_STATE_DB {self.path} cannot be used as the state database: {exc}"

@@ -95,6 +95,13 @@ SETTINGS: Final[Mapping[str, str]] = {
     "lower it when the key also serves other integrations.",
     "api_timeout": "Seconds to wait for one API response (connecting waits at most 5 s); "
     "at most 300.",
+    "web_config": "A Prometheus web-config file (`tls_server_config`, `basic_auth_users`) "
+    "for the HTTP server: TLS and bcrypt basic auth on `/metrics` and the status page; "
+    "`/healthz` and `/readyz` stay open. Unset: plain HTTP, open. See "
+    "`deploy/web/web-config.yml`.",
+    "shutdown_grace": "Seconds from SIGTERM to exit, a running poll included; a poll cut "
+    "short is read again by the next start. Keep it under Kubernetes' "
+    "`terminationGracePeriodSeconds` (30 s by default).",
 }
 
 _NOTIFY = "Notifier names: a list for both severities, or `{warning: [...], critical: [...]}`."
@@ -289,7 +296,9 @@ LABELS: Final[Mapping[str, str]] = {
     "outcome": "`ok`, `http_error`, `rate_limited`, `timeout`, `connection_error`, `malformed`",
     "result": "`ok`, `error` (polls, reloads); `sent`, `failed`, `skipped` (heartbeats)",
     "reason": "why a record was skipped or paging stopped; for dead letters `rejected` "
-    "or `expired`; for held notifications `silenced`, `maintenance` or `inhibited`",
+    "or `expired`; for held notifications `silenced`, `maintenance` or `inhibited`; "
+    "for refused logins `missing`, `malformed`, `wrong`; for connections `tls_failed`, "
+    "`idle_closed`, `over_capacity`, `refused`",
     "rule": "the rule's name",
     "severity": "`warning`, `critical`",
     "state": "`pending`, `firing`, `no_data`",
@@ -695,6 +704,8 @@ def reference_registry() -> MonitorMetrics:
     metrics.sync_duration.observe(0.2)
     metrics.rule_evaluation.observe(0.01)
     metrics.config_reloads.labels("ok").inc()
+    metrics.on_server_event("auth_wrong")
+    metrics.on_server_event("over_capacity")
     for outcome in ("delivered", "failed", "dead"):
         metrics.on_delivery(DeliveryEvent("oncall", outcome, "expired"))
     metrics.alert_states = lambda: [

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from monitor.logs import escape_text
 from monitor.notify.base import Notification
 from monitor.notify.document import describe_value, format_value
 
@@ -53,15 +54,18 @@ class ConsoleSender:
 def format_block(
     event: str, alert: Mapping[str, Any], *, test: bool = False, colour: bool = False
 ) -> str:
-    """One alert as a few indented lines."""
+    """One alert as a few indented lines; text from the API or the config is escaped, so
+    an id with a newline or a right-to-left mark cannot forge or reorder a line."""
     severity = str(alert.get("severity") or "")
     tone = "resolved" if event == "resolved" else severity
     title = f"{'[TEST] ' if test else ''}{event.upper()} {severity}"
     if colour:
         title = f"{_COLOURS.get(tone, '')}{title}{_RESET}"
     trunk = (alert.get("group") or {}).get("trunk_id")
-    where = f"trunk {trunk}" if trunk else "all trunks"
-    lines = [f"{title}  {alert['rule']} · {where}", f"  {alert.get('summary') or alert['rule']}"]
+    where = f"trunk {escape_text(str(trunk))}" if trunk else "all trunks"
+    rule = escape_text(str(alert["rule"]))
+    summary = escape_text(str(alert.get("summary") or alert["rule"]))
+    lines = [f"{title}  {rule} · {where}", f"  {summary}"]
     if event == "resolved":
         # The worst calls of a healthy window explain nothing; the peak does.
         lines.append(f"  now {describe_value(alert, with_threshold=False)}")
@@ -71,7 +75,8 @@ def format_block(
     else:
         lines.append(f"  {describe_value(alert)}")
         for call in alert.get("offending_calls") or []:
-            lines.append(f"  · {call['id']}  {call.get('url') or ''}".rstrip())
+            line = f"  · {call['id']}  {call.get('url') or ''}".rstrip()
+            lines.append(escape_text(line))
     if alert.get("runbook_url"):
-        lines.append(f"  runbook: {alert['runbook_url']}")
+        lines.append(escape_text(f"  runbook: {alert['runbook_url']}"))
     return "\n".join(lines) + "\n\n"

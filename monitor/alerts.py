@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal, TypeVar
 
+from monitor.attribution import Attribution
 from monitor.config import Links, Rule, Severity
 from monitor.models import Call
 from monitor.rules import Observation
@@ -226,6 +227,8 @@ class Intent:
     at: datetime
     #: Why ``value`` is None, when it is.
     reason: str | None = None
+    #: What each latency component did (latency alerts past a threshold).
+    attribution: Attribution | None = None
 
     @property
     def trunk_url(self) -> str | None:
@@ -444,6 +447,7 @@ class AlertEngine:
             notify=tuple(rule.notifiers_for(severity)),
             at=now,
             reason=obs.reason,
+            attribution=obs.attribution,
         )
 
     def _fill_links(self, group: str | None, calls: Sequence[Call]) -> dict[str, str]:

@@ -203,6 +203,24 @@ def _check_metric(value: str) -> str:
 MetricName = Annotated[str, AfterValidator(_check_metric)]
 
 
+def _status_name(value: str) -> str:
+    # The API's statuses are compared lower-cased (windows keep them so).
+    text = value.strip().lower()
+    if not text:
+        raise PydanticCustomError("status", "a call status must not be empty")
+    return text
+
+
+def _non_empty(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("non_empty", "must not be empty")
+    return value
+
+
+StatusName = Annotated[str, AfterValidator(_status_name)]
+NonEmpty = Annotated[str, AfterValidator(_non_empty)]
+
+
 def _check_url(value: str) -> None:
     try:
         parts = urlsplit(value)
@@ -300,6 +318,8 @@ class Links(_Frozen):
 
     call: LinkTemplate | None = None
     trunk: LinkTemplate | None = None
+    #: Worst calls of a firing alert whose full record (``GET /calls/{id}``) is fetched.
+    detail_calls: int = Field(default=3, ge=0, le=5)
 
     def call_url(self, call_id: str, trunk_id: str) -> str | None:
         """The drill-down URL of a call, or None when ``call`` is not set."""
@@ -325,6 +345,8 @@ class Poll(_Frozen):
     #: Each sync re-reads this much before the watermark, to catch records that arrive late.
     overlap: Duration = timedelta(minutes=10)
     max_pages: int = Field(default=500, ge=1)
+    #: How often the trunk catalogue (``GET /trunks``: names, providers, statuses) is read.
+    trunks_every: Duration = timedelta(minutes=10)
 
 
 class Export(_Frozen):
@@ -469,6 +491,9 @@ class _RuleSpec(_Frozen):
     per: Literal["trunk", "account"] | None = None
     trunks: Annotated[tuple[str, ...], Field(min_length=1)] | None = None
     exclude_trunks: tuple[str, ...] | None = None
+    trunk_names: Annotated[tuple[NonEmpty, ...], Field(min_length=1)] | None = None
+    direction: Literal["inbound", "outbound"] | None = None
+    status: Annotated[tuple[StatusName, ...], Field(min_length=1)] | None = None
     min_calls: Annotated[int, Field(ge=0)] | None = None
     op: Op = ">"
     warning: float | None = None
@@ -505,6 +530,12 @@ class Rule(_Frozen):
     per: Literal["trunk", "account"] = "trunk"
     trunks: tuple[str, ...] | None = None
     exclude_trunks: tuple[str, ...] = ()
+    #: Name globs (``Support *``), matched case-insensitively against the trunk catalogue.
+    trunk_names: tuple[str, ...] | None = None
+    #: Only calls of this direction count; None: both.
+    direction: Literal["inbound", "outbound"] | None = None
+    #: Only calls with one of these statuses count (latency figures included); None: all.
+    status: tuple[str, ...] | None = None
     min_calls: int = Field(default=1, ge=0)
     op: Op = ">"
     warning: float | None = None
@@ -991,7 +1022,15 @@ class _Loader:
             )
         if spec.per == "trunk":
             self._at(at("per"), "overview rules are account-wide; per: trunk needs source: calls")
-        for key in ("window", "min_calls", "trunks", "exclude_trunks"):
+        for key in (
+            "window",
+            "min_calls",
+            "trunks",
+            "exclude_trunks",
+            "trunk_names",
+            "direction",
+            "status",
+        ):
             if key in set_keys:
                 self._at(
                     self.pos.keys.get((*loc, key), at(key)),
@@ -1074,6 +1113,9 @@ def _resolve_rule(spec: _RuleSpec, defaults: Defaults) -> dict[str, Any]:
         "per": "account" if overview else spec.per or defaults.per,
         "trunks": spec.trunks,
         "exclude_trunks": spec.exclude_trunks or (),
+        "trunk_names": spec.trunk_names,
+        "direction": spec.direction,
+        "status": spec.status,
         "min_calls": min_calls,
         "op": spec.op,
         "warning": spec.warning,

@@ -344,6 +344,7 @@ def once_report(
     from monitor.alerts import AlertEngine
 
     daemon.sync.restore()
+    daemon.poll_trunks()
     daemon.poll_overview()
     daemon.sync.poll()
     now = daemon.clock.now()
@@ -352,14 +353,21 @@ def once_report(
     intents = engine.step(observations, now)
     if notify and intents:
         daemon.send_now(intents)
-    return now, [_once_row(o, engine.get(o.rule.name, o.group)) for o in observations]
+    names = daemon.catalogue.names()
+    return now, [
+        _once_row(o, engine.get(o.rule.name, o.group), names.get(o.group or ""))
+        for o in observations
+    ]
 
 
-def _once_row(observation: Observation, state: AlertState | None) -> dict[str, object]:
+def _once_row(
+    observation: Observation, state: AlertState | None, trunk_name: str | None = None
+) -> dict[str, object]:
     rule = observation.rule
     return {
         "rule": rule.name,
         "group": observation.group or "account",
+        "trunk_name": trunk_name,
         "metric": rule.metric if rule.stat is None else f"{rule.metric} {rule.stat}",
         "value": observation.value,
         "op": rule.op,
@@ -372,8 +380,8 @@ def _once_row(observation: Observation, state: AlertState | None) -> dict[str, o
     }
 
 
-ONCE_COLUMNS = ["rule", "group", "metric", "value", "op", "warning", "critical", "state",
-                "severity", "calls", "note"]  # fmt: skip
+ONCE_COLUMNS = ["rule", "group", "trunk_name", "metric", "value", "op", "warning", "critical",
+                "state", "severity", "calls", "note"]  # fmt: skip
 
 
 def _print_table(

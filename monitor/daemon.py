@@ -19,12 +19,14 @@ import httpx
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from monitor.alerts import AlertEngine, AlertState, Intent
+from monitor.attribution import BASELINE, Attribution
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config, Rule
+from monitor.details import DetailFetcher
 from monitor.errors import ApiError, AuthError, DeliveryError
 from monitor.heartbeat import HeartbeatPinger, heartbeat_health
 from monitor.metrics import MonitorMetrics
-from monitor.models import Overview
+from monitor.models import LATENCY_METRICS, Overview
 from monitor.notify.alertmanager import AlertmanagerSender, FiringAlert
 from monitor.notify.base import Sender
 from monitor.notify.outbox import (
@@ -42,6 +44,7 @@ from monitor.status import status_page
 from monitor.store import StateStore
 from monitor.sync import CallSync, SyncHealth
 from monitor.telepath.client import TelepathClient, build_http_client
+from monitor.trunks import TrunkCatalogue
 from monitor.windows import CallWindows
 
 log = logging.getLogger(__name__)
@@ -88,9 +91,13 @@ def sync_failing_rule(config: Config) -> Rule:
 
 
 def window_retention(config: Config) -> timedelta:
-    """How long calls must be kept: the longest window any rule or the export asks for."""
+    """How long calls must be kept: the longest window any rule or the export asks for,
+    plus the hour before a latency rule's window that attribution compares with."""
     windows = [config.export.window]
-    windows += [rule.window for rule in config.rules if rule.source == "calls"]
+    for rule in config.rules:
+        if rule.source == "calls":
+            latency = rule.metric in LATENCY_METRICS
+            windows.append(rule.window + BASELINE if latency else rule.window)
     return max(windows)
 
 
@@ -149,6 +156,10 @@ class Daemon:
         )
         self._overview_fields = {str(k): v for k, v in config.overview_fields.items()}
         self.known_trunks: set[str] = set()
+        self.catalogue = TrunkCatalogue(self.store.load_trunks())
+        self.metrics.trunk_info = lambda: list(self.catalogue)
+        self.details = DetailFetcher(self.client, self.store, self.clock, config.links)
+        self.trunks_health = SyncHealth()
         states = self._load_states()
         self.engine = AlertEngine(config.links, [s for s in states if s.rule != SYNC_FAILING])
         self.self_engine = AlertEngine(config.links, [s for s in states if s.rule == SYNC_FAILING])
@@ -219,6 +230,10 @@ class Daemon:
             self.poll_overview, "interval", seconds=poll.overview_every.total_seconds(),
             id="overview", next_run_time=now,
         )  # fmt: skip
+        self.scheduler.add_job(
+            self.poll_trunks, "interval", seconds=poll.trunks_every.total_seconds(),
+            id="trunks", next_run_time=now,
+        )  # fmt: skip
         self._schedule_alertmanager()
         self._schedule_heartbeat()
         self.scheduler.add_job(self.prune_outbox, "interval", hours=1, id="prune-outbox")
@@ -285,7 +300,7 @@ class Daemon:
             return
         now = self.clock.now()
         self.calls_health.record_success(now)
-        self.evaluate(sync_ok=True)
+        self.send_details(self.evaluate(sync_ok=True))
         self.metrics.on_sync("/calls", ok=True, at=now)
         took = self.clock.monotonic() - started
         self.metrics.sync_duration.observe(took)
@@ -330,6 +345,47 @@ class Daemon:
         self.metrics.on_sync("/analytics/overview", ok=True, at=overview.fetched_at)
         self.metrics.set_overview(overview)
 
+    def poll_trunks(self) -> None:
+        """Read the trunk catalogue (``GET /trunks``); never raises."""
+        try:
+            listed = self.client.list_trunks()
+        except ApiError as exc:
+            self._failed(self.trunks_health, "/trunks", exc)
+            return
+        except Exception:
+            log.exception("reading /trunks failed unexpectedly")
+            self._failed(self.trunks_health, "/trunks", None)
+            return
+        now = self.clock.now()
+        with self.lock:
+            renames = self.catalogue.update(listed)
+            trunks = list(self.catalogue)
+        for trunk_id, old, new in renames:
+            log.info("trunk %s renamed from %r to %r", trunk_id, old, new)
+        if not listed:
+            log.warning("/trunks listed no trunk; keeping the %d known", len(trunks))
+        try:
+            self.store.save_trunks(trunks)
+        except Exception:
+            log.exception("saving the trunk catalogue failed")
+        self.trunks_health.record_success(now)
+        self.metrics.on_sync("/trunks", ok=True, at=now)
+
+    def send_details(self, intents: Sequence[Intent]) -> int:
+        """Fetch call details for newly firing alerts and queue their follow-ups; never
+        raises. Runs after the firing notifications were queued, so it delays none."""
+        try:
+            follow_ups = self.details.follow_ups(
+                intents, group_flags(self.senders), self.catalogue.names()
+            )
+            if follow_ups:
+                self.store.enqueue(follow_ups)
+                self.delivery_threads.wake()
+            return len(follow_ups)
+        except Exception:
+            log.exception("call details failed unexpectedly")
+            return 0
+
     @property
     def overview(self) -> Overview | None:
         return self.metrics.overview
@@ -343,7 +399,14 @@ class Daemon:
             known = self.known_trunks | {
                 s.group for s in self.engine.states() if s.group and s.state != "inactive"
             }
-            return evaluate(self.config.rules, self.windows, self.overview, now, known_trunks=known)
+            return evaluate(
+                self.config.rules,
+                self.windows,
+                self.overview,
+                now,
+                known_trunks=known,
+                catalogue=self.catalogue,
+            )
 
     def evaluate(self, *, sync_ok: bool) -> list[Intent]:
         """Step the alerts after a poll; while the API fails every rule holds its state.
@@ -370,7 +433,8 @@ class Daemon:
                     held += self.engine.held
                 intents += self.self_engine.step([self._sync_failing(now)], now, quiet=quiet)
                 held += self.self_engine.held
-            notifications = notifications_for(intents, group_flags(self.senders), now)
+            names = self.catalogue.names()
+            notifications = notifications_for(intents, group_flags(self.senders), now, names)
             self.store.save_alert_states([s.to_dict() for s in self.alert_states()], notifications)
         except Exception:
             log.exception("evaluating rules failed unexpectedly")
@@ -410,9 +474,14 @@ class Daemon:
         """Queue intents and deliver them at once, without the threads (``once --notify``);
         returns how many notifications were delivered. What a first attempt could not
         deliver is dead-lettered, not left for a later ``run``."""
-        notifications = notifications_for(intents, group_flags(self.senders), self.clock.now())
+        now, names = self.clock.now(), self.catalogue.names()
+        notifications = notifications_for(intents, group_flags(self.senders), now, names)
         self.store.enqueue(notifications)
         delivered = sum(self.delivery.deliver_due(name) for name in self.senders)
+        follow_ups = self.details.follow_ups(intents, group_flags(self.senders), names)
+        self.store.enqueue(follow_ups)
+        delivered += sum(self.delivery.deliver_due(name) for name in self.senders)
+        notifications += follow_ups
         # Nothing is left behind for a later `run` to send long after the fact.
         ids = {n.id for n in notifications}
         for entry in self.store.outbox_entries("pending"):
@@ -434,7 +503,17 @@ class Daemon:
         rules = {r.name: r for r in self.config.rules}
         rules[SYNC_FAILING] = sync_failing_rule(self.config)
         firing = [
-            FiringAlert(rule, st.group, st.severity, st.alert_id, st.started_at, st.last_value)
+            FiringAlert(
+                rule,
+                st.group,
+                st.severity,
+                st.alert_id,
+                st.started_at,
+                st.last_value,
+                trunk_name=self.catalogue.name(st.group),
+                attribution=self._attribution(st.key),
+                call_details=tuple(self.store.alert_details(st.alert_id)),
+            )
             for st in self.alert_states()
             if st.state == "firing"
             and st.severity is not None
@@ -451,11 +530,16 @@ class Daemon:
         except Exception:
             log.exception("re-posting firing alerts to %s failed unexpectedly", name)
 
+    def _attribution(self, key: tuple[str, str | None]) -> Attribution | None:
+        obs = self.latest.get(key)
+        return None if obs is None else obs.attribution
+
     def prune_outbox(self) -> None:
         """Forget delivered and dead entries older than ``delivery.keep``."""
         try:
             self.store.prune_outbox(self.clock.now() - self.config.delivery.keep)
             self.store.prune_slack_messages()
+            self.details.prune(self.clock.now())
         except Exception:
             log.exception("pruning the outbox failed")
 
@@ -474,6 +558,7 @@ class Daemon:
         # A lower cap applies to trunks not exported yet: a series cannot be taken back.
         self.metrics.cap.limit = config.export.max_trunks
         self.client.max_pages = config.poll.max_pages
+        self.details.links = config.links
         self.sync.backfill, self.sync.overlap = config.poll.backfill, config.poll.overlap
         self._overview_fields = {str(k): v for k, v in config.overview_fields.items()}
         old, self.config = self.config, config
@@ -492,6 +577,9 @@ class Daemon:
             )
             self.scheduler.reschedule_job(
                 "overview", trigger="interval", seconds=config.poll.overview_every.total_seconds()
+            )
+            self.scheduler.reschedule_job(
+                "trunks", trigger="interval", seconds=config.poll.trunks_every.total_seconds()
             )
         log.info("config reloaded: %s", config.summary())
 

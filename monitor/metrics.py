@@ -46,6 +46,7 @@ from monitor.clock import Clock
 from monitor.models import LATENCY_METRICS, Call, Overview
 from monitor.notify.outbox import DeliveryEvent
 from monitor.telepath.client import ClientEvent, PaginationStopped, RecordSkipped, RequestRecord
+from monitor.trunks import TrunkInfo
 from monitor.windows import CallWindows, WindowView
 
 #: Label value of each latency metric: ai_latency_ms → ai.
@@ -406,6 +407,8 @@ class MonitorMetrics:
         )
         #: Returns the alert states for the alerts gauge; the daemon sets it.
         self.alert_states: Callable[[], Sequence[AlertState]] = list
+        #: Returns the trunk catalogue, for ``telepath_trunk_info``; the daemon sets it.
+        self.trunk_info: Callable[[], Sequence[TrunkInfo]] = list
         #: Returns (notifier, pending entries, oldest pending age in seconds or None) rows
         #: for the outbox gauges; the daemon sets it.
         self.outbox_stats: Callable[[], Sequence[tuple[str, int, float | None]]] = list
@@ -532,6 +535,19 @@ def _gauge_text(gauge: _Gauge) -> Iterator[str]:
         yield line % tuple(values)
 
 
+def trunk_info_gauge(trunks: Iterable[TrunkInfo], cap: TrunkCap) -> _Gauge:
+    """``telepath_trunk_info``: one series per catalogued trunk within the cap, for joins."""
+    gauge = _Gauge(
+        "telepath_trunk_info",
+        "Trunk names, AI providers and statuses from GET /trunks; always 1.",
+        ("trunk_id", "name", "provider", "status"),
+    )
+    for trunk in trunks:
+        if cap.admits(trunk.id):
+            gauge.add((trunk.id, trunk.name or "", trunk.provider or "", trunk.status or ""), 1)
+    return gauge
+
+
 class _WindowCollector(Collector):
     """Computes window figures when Prometheus scrapes."""
 
@@ -617,6 +633,7 @@ class _WindowCollector(Collector):
                 len(views) - len(exported),
             ),
             _Gauge.single("telepath_monitor_window_calls_held", "Calls held in the windows.", held),
+            self._trunk_info(),
             *self._sync_lag(now),
             self._alerts(),
             *self._outbox(),
@@ -656,6 +673,9 @@ class _WindowCollector(Collector):
         for labels, count in sorted(counts.items()):
             family.add(labels, count)
         return family
+
+    def _trunk_info(self) -> _Gauge:
+        return trunk_info_gauge(self._metrics.trunk_info(), self._metrics.cap)
 
     def _sync_lag(self, now: datetime) -> Iterable[_Gauge]:
         watermark = self._watermark()

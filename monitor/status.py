@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import urlsplit
@@ -26,6 +26,7 @@ from prometheus_client import Gauge
 
 from monitor import __version__
 from monitor.notify.document import format_value
+from monitor.trunks import TrunkInfo, trunk_label
 
 if TYPE_CHECKING:
     from monitor.alerts import AlertState
@@ -95,6 +96,9 @@ class AlertView:
     worst_calls: tuple[WorstCall, ...] = ()
     trunk_url: str | None = None
     runbook_url: str | None = None
+    #: The trunk's name from the catalogue, and whether it is switched off.
+    trunk_name: str | None = None
+    trunk_inactive: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +191,10 @@ def snapshot(daemon: Daemon) -> StatusSnapshot:
     links = daemon.config.links
     alerts = sorted(
         (
-            _alert(st, policy.rules.get(st.rule), latest.get(st.key), links, SYNC_FAILING)
+            _named(
+                _alert(st, policy.rules.get(st.rule), latest.get(st.key), links, SYNC_FAILING),
+                daemon.catalogue.get(st.group) if st.group else None,
+            )
             for st in states
             if st.state != "inactive"
         ),
@@ -244,6 +251,12 @@ def _alert(
         trunk_url=trunk_url,
         runbook_url=rule.runbook_url if rule is not None else None,
     )
+
+
+def _named(alert: AlertView, info: TrunkInfo | None) -> AlertView:
+    if info is None:
+        return alert
+    return replace(alert, trunk_name=info.name, trunk_inactive=not info.active)
 
 
 def _counts_calls(rule: Rule | None) -> bool:
@@ -372,7 +385,11 @@ def _alerts(alerts: Sequence[AlertView], now: datetime, *, empty: str) -> str:
 
 def _card(alert: AlertView, now: datetime) -> str:
     severity = alert.severity or "unknown"
-    where = "account-wide" if alert.group is None else f"trunk {alert.group}"
+    where = "account-wide"
+    if alert.group is not None:
+        where = f"trunk {trunk_label(alert.group, alert.trunk_name)}"
+        if alert.trunk_inactive:
+            where += " (inactive)"
     trunk = _link(alert.trunk_url, where) if alert.group is not None else _e(where)
     title = _e(alert.summary or alert.rule)
     value = f"<strong>{_value(alert.value, alert)}</strong>"

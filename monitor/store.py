@@ -108,7 +108,8 @@ CREATE TABLE IF NOT EXISTS call_details (
 );
 CREATE TABLE IF NOT EXISTS detailed_alerts (
     alert_id  TEXT PRIMARY KEY,
-    at_ts     REAL NOT NULL
+    at_ts     REAL NOT NULL,
+    details   TEXT NOT NULL DEFAULT '[]'
 );
 """
 
@@ -534,9 +535,25 @@ class StateStore:
         """Record that an alert's details are being fetched; False if that was done before."""
         with self.transaction() as db:
             cursor = db.execute(
-                "INSERT OR IGNORE INTO detailed_alerts VALUES (?, ?)", (alert_id, at.timestamp())
+                "INSERT OR IGNORE INTO detailed_alerts (alert_id, at_ts) VALUES (?, ?)",
+                (alert_id, at.timestamp()),
             )
         return cursor.rowcount == 1
+
+    def save_alert_details(self, alert_id: str, details: Sequence[Mapping[str, Any]]) -> None:
+        """The call details an alert's follow-up carried (Alertmanager re-posts them)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE detailed_alerts SET details = ? WHERE alert_id = ?",
+                (json.dumps(list(details), sort_keys=True), alert_id),
+            )
+
+    def alert_details(self, alert_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT details FROM detailed_alerts WHERE alert_id = ?", (alert_id,)
+            ).fetchone()
+        return [] if row is None else list(json.loads(row[0]))
 
     def prune_call_details(self, before: datetime) -> None:
         """Forget cached details and claims older than ``before``."""

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from monitor.notify.base import Notification
-from monitor.notify.document import describe_value, format_value
+from monitor.notify.document import describe_value, detail_line, format_value
+from monitor.trunks import trunk_label
 
 __all__ = ["ConsoleSender"]
 
@@ -54,8 +55,9 @@ def format_block(
     title = f"{'[TEST] ' if test else ''}{event.upper()} {severity}"
     if colour:
         title = f"{_COLOURS.get(tone, '')}{title}{_RESET}"
-    trunk = (alert.get("group") or {}).get("trunk_id")
-    where = f"trunk {trunk}" if trunk else "all trunks"
+    group = alert.get("group") or {}
+    trunk = group.get("trunk_id")
+    where = f"trunk {trunk_label(str(trunk), group.get('trunk_name'))}" if trunk else "all trunks"
     lines = [f"{title}  {alert['rule']} · {where}", f"  {alert.get('summary') or alert['rule']}"]
     if event == "resolved":
         # The worst calls of a healthy window explain nothing; the peak does.
@@ -63,8 +65,14 @@ def format_block(
         if alert.get("peak_value") is not None:
             peak = format_value(alert["peak_value"], str(alert["metric"]))
             lines.append(f"  peak while firing: {peak}")
+    elif event == "details":
+        lines.append(f"  {describe_value(alert)}")
+        lines += [f"  · {detail_line(d)}" for d in alert.get("call_details") or []]
     else:
         lines.append(f"  {describe_value(alert)}")
+        attribution = alert.get("attribution")
+        if attribution and attribution.get("headline"):
+            lines.append(f"  why: {attribution['headline']}")
         for call in alert.get("offending_calls") or []:
             lines.append(f"  · {call['id']}  {call.get('url') or ''}".rstrip())
     if alert.get("runbook_url"):

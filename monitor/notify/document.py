@@ -36,6 +36,7 @@ __all__ = [
     "EVENTS",
     "alert_document",
     "describe_value",
+    "detail_line",
     "format_value",
     "iso",
     "status_of",
@@ -160,3 +161,27 @@ def _call(call: Call, url: str | None, trunk_name: str | None = None) -> dict[st
 def iso(time: datetime) -> str:
     """ISO 8601 in UTC with a Z, as every payload writes times."""
     return time.isoformat().replace("+00:00", "Z")
+
+
+def detail_line(detail: Mapping[str, Any]) -> str:
+    """One call's details in plain words (unescaped: each notifier escapes its own way).
+
+    ``call_x: slowest carrier 420 ms · codec G.722 · jitter_spike (42 ms), reconnect``
+    """
+    parts = []
+    segment = detail.get("slowest_segment")
+    if isinstance(segment, Mapping) and isinstance(segment.get("latency_ms"), int | float):
+        parts.append(f"slowest {segment.get('name')} {segment['latency_ms']:,.0f} ms")
+    if detail.get("codec"):
+        parts.append(f"codec {detail['codec']}")
+    if detail.get("disconnect_reason"):
+        parts.append(f"ended {detail['disconnect_reason']}")
+    events = [e for e in detail.get("events") or [] if isinstance(e, Mapping)]
+    if events:
+        parts.append(
+            ", ".join(
+                str(e.get("kind")) + (f" ({e['detail']})" if e.get("detail") else "")
+                for e in events
+            )
+        )
+    return f"{detail.get('id')}: " + (" · ".join(parts) or "no details")

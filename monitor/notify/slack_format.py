@@ -31,8 +31,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
+from monitor.attribution import component_name
 from monitor.config import format_duration
-from monitor.notify.document import unit_of
+from monitor.notify.document import detail_line, unit_of
 
 __all__ = [
     "MAX_BLOCKS",
@@ -175,6 +176,9 @@ def _single_blocks(
         number = _float(doc.get("calls_in_window"))
         count = "?" if number is None else _decimal(number)
         lines.append(f"{where}   *Window:* {_window(doc)}   *Calls in window:* {count}")
+    why = _attribution_md(doc)
+    if why and event != "resolved":
+        lines.append(why)
     runbook = _runbook(doc)
     if runbook:
         lines.append(runbook)
@@ -182,8 +186,11 @@ def _single_blocks(
         lines.append("✅ resolved")
     blocks = [_section(_fit(lines, "\n", MAX_TEXT))]
 
+    details = _details_md(doc)
+    if details:
+        blocks.append(_section(_fit(["*Worst calls in detail*", *details], "\n", MAX_TEXT)))
     calls = _calls(doc)
-    if calls and event != "resolved":
+    if calls and event not in ("resolved", "details"):
         account = not _trunk(doc)
         items = [f"• {_call_md(doc, c, with_trunk=account)}" for c in calls]
         blocks.append(_section(_fit(["*Worst calls*", *items], "\n", MAX_TEXT)))
@@ -253,8 +260,14 @@ def _trunk_md(event: str, doc: Mapping[str, Any], resolved: bool) -> str:
         line = f"{_severity_emoji(doc)} *{where}* {_value_md(doc)}{_compare(doc, back=False)}"
         if doc.get("window_seconds") is not None:
             line += f" · {_count(doc.get('calls_in_window'))}"
+        why = _headline_of(doc)
+        if why:
+            line += f" · {why}"
     if resolved:
         line += " · ✅ resolved"
+    details = _details_md(doc)
+    if details and event == "details":
+        return _fit([line, *details], "\n", MAX_TEXT)
     calls = _calls(doc)
     if not calls or event == "resolved":
         return _clip(line, MAX_TEXT)
@@ -271,7 +284,7 @@ def _more_md(event: str, rest: Sequence[Mapping[str, Any]], marks: Sequence[bool
     items = []
     for doc, mark in zip(rest, marks, strict=True):
         value = _peak(doc) if event == "resolved" else _amount(doc, doc.get("value"))
-        items.append(f"{'✅ ' if mark else ''}{_md(_trunk(doc), _ID_CAP)} {value}")
+        items.append(f"{'✅ ' if mark else ''}{_trunk_shown(doc)} {value}")
     return head + ": " + _fit(items, ", ", MAX_TEXT - _width(head) - 2)
 
 
@@ -309,7 +322,7 @@ def _grouped_fallback(
         head += f" ({thresholds})"
     items = []
     for doc, mark in zip(ordered, marks, strict=True):
-        where = _md(_trunk(doc), _ID_CAP) or "all trunks"
+        where = _trunk_shown(doc) or "all trunks"
         item = f"{where} {_amount(doc, doc.get('value'))}"
         if event == "resolved":
             item += f" (peak {_peak(doc)})"
@@ -332,6 +345,8 @@ def _title(event: str, severity: str) -> str:
         return f"⏬ Down to {word}"
     if event == "repeat":
         return f"🔁 Still {word}"
+    if event == "details":
+        return "🔎 Details"
     return f"{_SEVERITY.get(word, '⚪')} {word.capitalize()}"
 
 
@@ -420,19 +435,27 @@ def _trunk(doc: Mapping[str, Any]) -> str:
     return _plain(group.get("trunk_id")) if isinstance(group, Mapping) else ""
 
 
+def _trunk_shown(doc: Mapping[str, Any]) -> str:
+    """``Support line EU (conn_sim02)`` (escaped), the id alone without a name, or ""."""
+    trunk = _trunk(doc)
+    group = doc.get("group")
+    name = _plain(group.get("trunk_name")) if isinstance(group, Mapping) else ""
+    if not trunk or not name:
+        return _md(trunk, _ID_CAP)
+    return f"{_md(name, _ID_CAP)} ({_md(trunk, _ID_CAP)})"
+
+
 def _where_md(doc: Mapping[str, Any]) -> str:
     """The trunk, linked to its dashboard page when there is one; or ``all trunks``."""
-    trunk = _trunk(doc)
-    if not trunk:
+    if not _trunk(doc):
         return "all trunks"
     links = doc.get("links")
     url = links.get("trunk") if isinstance(links, Mapping) else None
-    return _link(url, _md(trunk, _ID_CAP))
+    return _link(url, _trunk_shown(doc))
 
 
 def _where_plain(doc: Mapping[str, Any]) -> str:
-    trunk = _trunk(doc)
-    return f"trunk {_md(trunk, _ID_CAP)}" if trunk else "all trunks"
+    return f"trunk {_trunk_shown(doc)}" if _trunk(doc) else "all trunks"
 
 
 def _calls(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -464,6 +487,54 @@ def _call_latency(call: Mapping[str, Any], metric: str) -> float | None:
         _float(call.get(k)) for k in ("ai_latency_ms", "carrier_lag_ms", "gateway_processing_ms")
     ]
     return None if None in parts else math.fsum(p for p in parts if p is not None)
+
+
+def _headline_of(doc: Mapping[str, Any]) -> str:
+    """The attribution's headline, escaped, or ""."""
+    attribution = doc.get("attribution")
+    if not isinstance(attribution, Mapping):
+        return ""
+    return _md(attribution.get("headline"), _REASON_CAP)
+
+
+def _attribution_md(doc: Mapping[str, Any]) -> str:
+    """``*Why:* carrier lag +420 ms, 83% of the rise`` and each component's figures."""
+    attribution = doc.get("attribution")
+    headline = _headline_of(doc)
+    if not isinstance(attribution, Mapping) or not headline:
+        return ""
+    parts = []
+    for item in attribution.get("components") or []:
+        if not isinstance(item, Mapping):
+            continue
+        value = _float(item.get("value_ms"))
+        if value is None:
+            continue
+        text = f"{escape(component_name(_plain(item.get('metric'))))} {_decimal(value)} ms"
+        was, share = _float(item.get("baseline_ms")), _float(item.get("share"))
+        if was is not None:
+            text += f" (was {_decimal(was)} ms"
+            text += f", {share:.0%} of the change)" if share is not None else ")"
+        parts.append(text)
+    line = f"*Why:* {headline}"
+    return line + ("\n" + " · ".join(parts) if parts else "")
+
+
+def _details_md(doc: Mapping[str, Any]) -> list[str]:
+    """One line per call of ``call_details``, linked, outside text escaped."""
+    details = doc.get("call_details")
+    if not isinstance(details, Sequence) or isinstance(details, str):
+        return []
+    out = []
+    for detail in details:
+        if not isinstance(detail, Mapping):
+            continue
+        line = _md(detail_line(detail), _SUMMARY_CAP)
+        label = _md(detail.get("id"), _ID_CAP)
+        if label and line.startswith(label):
+            line = _link(detail.get("url"), label) + line[len(label) :]
+        out.append(f"• {line}")
+    return out
 
 
 def _runbook(doc: Mapping[str, Any]) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from monitor.simulator import trunks
 from monitor.simulator.scenarios import SimCall
 
 #: Window of ``/analytics/overview``: calls that ended within the last 15 minutes.
@@ -38,6 +39,7 @@ def list_item(call: SimCall, *, nested: bool) -> dict[str, Any]:
         "duration_seconds": call.duration_seconds,
         "start_time": iso(call.start_time),
         "end_time": iso(call.end_time),
+        "direction": call.direction,
     }
     latencies = {name: getattr(call, name) for name in _LATENCIES}
     if nested:
@@ -73,6 +75,8 @@ def detail(call: SimCall, seed: int) -> dict[str, Any]:
             }
         )
     body["turns"] = turns
+    body["segments"] = trunks.segments(call)
+    body["timeline"] = trunks.timeline(call, body["metrics"]["jitter_ms"])
     return body
 
 
@@ -92,7 +96,14 @@ def overview(visible: Sequence[SimCall], now: datetime) -> dict[str, Any]:
     return {"data": figures}
 
 
-def trunk(number: int, trunk_id: str, today: Sequence[SimCall]) -> dict[str, Any]:
+def trunk(
+    number: int,
+    trunk_id: str,
+    today: Sequence[SimCall],
+    *,
+    name: str | None = None,
+    status: str = "active",
+) -> dict[str, Any]:
     """One item of ``GET /trunks``; ``today`` holds this trunk's calls started today (UTC).
 
     ``avg_latency_ms`` averages the total (AI + carrier + gateway) latency of today's calls.
@@ -108,8 +119,8 @@ def trunk(number: int, trunk_id: str, today: Sequence[SimCall]) -> dict[str, Any
     ]
     return {
         "id": trunk_id,
-        "name": f"Simulated trunk {number:02d}",
-        "status": "active",
+        "name": name or f"Simulated trunk {number:02d}",
+        "status": status,
         "ai_provider": _PROVIDERS[(number - 1) % len(_PROVIDERS)],
         "sip_username": f"sim-trunk-{number:02d}",
         "created_at": iso(created),

@@ -76,6 +76,8 @@ class SimCall:
     carrier_lag_ms: int | None
     gateway_processing_ms: int | None
     disconnect_reason: str
+    #: ``inbound`` or ``outbound`` (see ``monitor.simulator.trunks.direction_of``).
+    direction: str = "inbound"
 
     def sort_key(self) -> tuple[datetime, str]:
         """The order of ``/calls``: by start time, ties broken by id."""
@@ -93,6 +95,7 @@ class SimCall:
             ai_latency_ms=self.ai_latency_ms,
             carrier_lag_ms=self.carrier_lag_ms,
             gateway_processing_ms=self.gateway_processing_ms,
+            direction=self.direction,
         )
 
 
@@ -241,8 +244,9 @@ class Timeline:
         else:
             status = "disconnected"
             reason = "caller_hangup" if reason_roll < 0.6 else "normal_disconnect"
+        call_id = "call_" + hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
         return SimCall(
-            id="call_" + hashlib.blake2b(key.encode(), digest_size=8).hexdigest(),
+            id=call_id,
             trunk_id=tid,
             from_number=f"+1415{caller:07d}",
             to_number=f"+1628555{number:04d}",
@@ -254,11 +258,19 @@ class Timeline:
             carrier_lag_ms=latencies[1],
             gateway_processing_ms=latencies[2],
             disconnect_reason=reason,
+            direction=_direction(call_id),
         )
 
 
 def _start(call: SimCall) -> datetime:
     return call.start_time
+
+
+def _direction(call_id: str) -> str:
+    # Imported here: monitor.simulator.trunks imports this module.
+    from monitor.simulator.trunks import direction_of
+
+    return direction_of(call_id)
 
 
 def _bucket_of(moment: datetime) -> int:

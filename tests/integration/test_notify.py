@@ -69,9 +69,12 @@ def verify(request: Received, secret: str = SECRET) -> dict[str, Any]:
 
 
 def carrier_config(slack: SlackReceiver, hook: WebhookReceiver) -> str:
+    # No call-details follow-ups here: this test counts the firing messages alone
+    # (the follow-ups are covered in test_trunk_details).
     return f"""
 links:
   call: https://dash.example/calls/{{call_id}}
+  detail_calls: 0
 notifiers:
   oncall:
     type: slack
@@ -130,9 +133,11 @@ def test_a_carrier_outage_is_one_slack_message_and_one_webhook_per_trunk(
 def spike_config(**notifiers: str) -> str:
     blocks = "".join(f"  {name}:\n{spec}" for name, spec in notifiers.items())
     names = ", ".join(notifiers)
+    # Without call-details follow-ups: these tests count notifications (see test_trunk_details).
     return f"""
 links:
   call: https://dash.example/calls/{{call_id}}
+  detail_calls: 0
 notifiers:
 {blocks}
 defaults:

@@ -428,8 +428,11 @@ def test_once_notify_sends_what_the_step_would_send(tmp_path, simulator, clock, 
     finally:
         daemon.stop()
     (request,) = hook.requests
-    assert request.json()["alert"]["group"] == {"trunk_id": "conn_sim02"}
+    # once reads the trunk catalogue first, so the trunk comes with its name.
+    group = {"trunk_id": "conn_sim02", "trunk_name": "Support line EU"}
+    assert request.json()["alert"]["group"] == group
     assert [r["state"] for r in rows if r["group"] == "conn_sim02"] == ["firing"]
+    assert [r["trunk_name"] for r in rows if r["group"] == "conn_sim02"] == ["Support line EU"]
     assert saved == []
 
 

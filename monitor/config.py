@@ -491,9 +491,10 @@ class _RuleSpec(_Frozen):
     per: Literal["trunk", "account"] | None = None
     trunks: Annotated[tuple[str, ...], Field(min_length=1)] | None = None
     exclude_trunks: tuple[str, ...] | None = None
-    trunk_names: Annotated[tuple[NonEmpty, ...], Field(min_length=1)] | None = None
+    # Emptiness is checked in _check_rule: a min_length here doubles an item's error.
+    trunk_names: tuple[NonEmpty, ...] | None = None
     direction: Literal["inbound", "outbound"] | None = None
-    status: Annotated[tuple[StatusName, ...], Field(min_length=1)] | None = None
+    status: tuple[StatusName, ...] | None = None
     min_calls: Annotated[int, Field(ge=0)] | None = None
     op: Op = ">"
     warning: float | None = None
@@ -1007,6 +1008,9 @@ class _Loader:
                     self._at(at(key), "failed_ratio is a share from 0 to 1 (0.05 means 5%)")
         if spec.stat is not None and spec.metric not in LATENCY_METRICS:
             self._at(at("stat"), f"{spec.metric} has no stat; leave stat out")
+        for key in ("trunk_names", "status"):
+            if getattr(spec, key) == ():
+                self._at(at(key), f"{key} must not be empty (leave it out to take every one)")
         if spec.trunks is not None and spec.exclude_trunks is not None:
             self._at(at("exclude_trunks"), "set trunks or exclude_trunks, not both")
         if spec.source != "overview":

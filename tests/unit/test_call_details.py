@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,7 @@ def calls(*ids: str) -> tuple[Call, ...]:
 
 
 @pytest.fixture
-def store(tmp_path: Path):
+def store(tmp_path: Path) -> Iterator[StateStore]:
     store = StateStore(tmp_path / "state.db")
     yield store
     store.close()
@@ -113,7 +114,9 @@ def fetcher(store: StateStore, source: FakeSource, detail_calls: int = 2) -> Det
 GROUPING = {"slack": True, "hook": False}
 
 
-def test_a_firing_alert_gets_one_follow_up_per_notifier_with_its_worst_calls(store: StateStore) -> None:
+def test_a_firing_alert_gets_a_follow_up_per_notifier_with_its_worst_calls(
+    store: StateStore,
+) -> None:
     """At most detail_calls calls, once per alert, each as a `details` follow-up."""
     source = FakeSource()
     firing = intent(offending_calls=calls("c1", "c2", "c3"))
@@ -155,7 +158,7 @@ def test_only_firing_intents_with_calls_get_details(store: StateStore) -> None:
     assert source.asked == []
 
 
-def test_an_unknown_call_is_skipped_and_an_api_failure_stops_the_fetching(store: StateStore) -> None:
+def test_an_unknown_call_is_skipped_and_an_api_failure_stops_fetching(store: StateStore) -> None:
     """A 404 skips that call; a failing API stops, the alert keeps what it got."""
     source = FakeSource()
     source.fail["gone"] = RequestRejected("404", endpoint="/calls/{id}", status=404)

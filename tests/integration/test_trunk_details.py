@@ -13,6 +13,7 @@ import pytest
 from monitor.clock import ManualClock
 from monitor.daemon import Daemon
 from monitor.simulator.trunks import RENAMED_FROM, RENAMED_TO
+from monitor.status import status_page
 from tests.support.daemon import make_daemon
 from tests.support.receivers import SlackReceiver, WebhookReceiver
 
@@ -91,6 +92,7 @@ def test_a_firing_alert_names_its_trunk_and_carries_details_and_attribution(
         drive(daemon, clock, (start - clock.now()).total_seconds() / 60 + 4)
         daemon.refresh_alertmanager("am")
         metrics = daemon.metrics.render().decode()
+        page = status_page(daemon)
     finally:
         daemon.stop()
 
@@ -142,6 +144,9 @@ def test_a_firing_alert_names_its_trunk_and_carries_details_and_attribution(
         posted[-1]["annotations"]["summary"]
         == "AI agent answers slowly (Support line EU (conn_sim02))"
     )
+
+    # The status page names the trunk of the open alert.
+    assert "trunk Support line EU (conn_sim02)" in page
 
     # The catalogue: every trunk exported with its name, provider and status.
     assert (

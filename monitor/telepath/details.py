@@ -15,7 +15,7 @@ under the names a reasonable API would use, and a part we cannot read is simply 
   a ``detail``/``message``/``reason``. Routine events (started, ringing, answered,
   connected, ended) are not notable; at most :data:`MAX_EVENTS` others are kept.
 
-The whole record must still be a call (:func:`monitor.telepath.parsing.parse_call`);
+The whole record must still be a call (:func:`monitor.telepath.parsing.parse_call_detail`);
 anything else is :class:`~monitor.errors.MalformedResponse`, like any other body.
 """
 
@@ -25,11 +25,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from monitor.errors import MalformedResponse
 from monitor.models import LATENCY_COMPONENTS, Call
 from monitor.telepath.parsing import (
-    RecordError,
-    parse_call,
+    parse_call_detail,
     parse_number,
     parse_timestamp,
     unwrap_object,
@@ -94,20 +92,15 @@ class CallDetails:
 
 def parse_call_details(body: object, *, endpoint: str = "/calls/{id}") -> CallDetails:
     """Summarise a ``GET /calls/{id}`` body."""
+    detail = parse_call_detail(body, endpoint=endpoint)  # MalformedResponse when not a call
     record = unwrap_object(body, endpoint=endpoint)
-    try:
-        call = parse_call(record)
-    except RecordError as exc:
-        raise MalformedResponse(
-            f"{endpoint}: call record is unusable ({exc.reason})", endpoint=endpoint
-        ) from exc
     metrics = _mapping(record.get("metrics"))
-    reason = _text(record.get("disconnect_reason") or record.get("reason"))
+    reason = detail.disconnect_reason
     return CallDetails(
-        call=call,
-        slowest_segment=_slowest(record, metrics, call),
+        call=detail.call,
+        slowest_segment=_slowest(record, metrics, detail.call),
         codec=_codec(record, metrics),
-        disconnect_reason=reason,
+        disconnect_reason=None if reason is None else _text(reason),
         events=_events(record),
     )
 

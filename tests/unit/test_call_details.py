@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from monitor.clock import ManualClock
 from monitor.config import Links
 from monitor.details import BUDGET_RESERVE, DETAILS_EVENT, DetailFetcher
-from monitor.errors import RequestRejected, ServerError
+from monitor.errors import MalformedResponse, RequestRejected, ServerError
 from monitor.models import Call
 from monitor.notify.alertmanager import am_alert
 from monitor.notify.console import format_block
@@ -51,6 +51,12 @@ def test_detail_shapes_are_tolerated(name: str) -> None:
     assert (None if slowest is None else [slowest.name, slowest.latency_ms]) == case["slowest"]
     assert details.codec == case["codec"]
     assert [[e.kind, e.at, e.detail] for e in details.events] == case["events"]
+
+
+@pytest.mark.parametrize("body", [[], {"data": {"id": "call_1"}}, {"id": 1, "trunk_id": "t"}])
+def test_a_body_that_is_not_a_call_is_malformed(body: object) -> None:
+    with pytest.raises(MalformedResponse):
+        parse_call_details(body)
 
 
 def test_the_direction_of_a_detail_is_read_lower_cased() -> None:

@@ -25,15 +25,28 @@ shortened with "…" and never cut inside an escape (``&amp;``) or inside one of
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
-from urllib.parse import quote, urlsplit
 
 from monitor.attribution import component_name
 from monitor.config import format_duration
 from monitor.notify.document import detail_line, unit_of
+from monitor.notify.slack_text import (
+    _URL_CAP,
+    MAX_HEADER,
+    MAX_TEXT,
+    _clip,
+    _context,
+    _fit,
+    _header,
+    _link,
+    _md,
+    _plain,
+    _section,
+    _width,
+    escape,
+)
 
 __all__ = [
     "MAX_BLOCKS",
@@ -47,12 +60,6 @@ __all__ = [
 
 #: Slack refuses a message with more blocks than this.
 MAX_BLOCKS: Final = 50
-#: Longest text of a section, a context element, or the fallback ``text``.
-MAX_TEXT: Final = 3000
-#: Longest text of a header block.
-MAX_HEADER: Final = 150
-#: Slack refuses a context block with more elements than this.
-MAX_CONTEXT_ELEMENTS: Final = 10
 #: Trunks that get a section of their own in a grouped message. Past this a message is a
 #: wall nobody reads at 3 a.m.; the rest are listed on one closing line.
 MAX_TRUNK_SECTIONS: Final = 20
@@ -63,10 +70,8 @@ WORST_CALLS: Final = 5
 _SUMMARY_CAP: Final = 1000
 _REASON_CAP: Final = 300
 _ID_CAP: Final = 120
-_URL_CAP: Final = 400
 _LABELS_CAP: Final = 600
 
-_ELLIPSIS: Final = "…"
 _TEST_NOTE: Final = (
     "🧪 *This is a test.* It was sent by `telepath-monitor test-notify` to check this "
     "notifier; no action is needed."
@@ -77,18 +82,6 @@ _RANK: Final = {"critical": 0, "warning": 1}
 _SYMBOL: Final = {">": "&gt;", ">=": "≥", "<": "&lt;", "<=": "≤"}
 _BACK: Final = {">": "≤", ">=": "&lt;", "<": "≥", "<=": "&gt;"}
 _WORDS: Final = {">": "above", ">=": "at or above", "<": "below", "<=": "at or below"}
-# C0 and C1 controls and Unicode line breaks: outside text stays on its line.
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-# What may not appear raw in the URL of a link: it would end or split the link.
-_URL_UNSAFE: Final = re.compile(r"[\s\x00-\x1f\x7f-\x9f|]")
-
-
-def escape(text: str) -> str:
-    """mrkdwn escaping: ``&``, ``<`` and ``>`` become entities, so text stays text.
-
-    ``&`` goes first, or the ``&`` of the other two entities would be escaped again.
-    """
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def render(
@@ -648,110 +641,3 @@ def _worst_severity(alerts: Iterable[Mapping[str, Any]]) -> str:
 
 def _severity_emoji(doc: Mapping[str, Any]) -> str:
     return _SEVERITY.get(str(doc.get("severity")), "⚪")
-
-
-# ---------------------------------------------------------------------------------------
-# Escaping, links and limits
-
-
-def _plain(value: Any) -> str:
-    """Outside input as one line of text: control characters (newlines too) become spaces."""
-    if value is None:
-        return ""
-    return _CONTROL.sub(" ", str(value)).strip()
-
-
-def _md(value: Any, cap: int) -> str:
-    """Outside input made safe for mrkdwn and cut to ``cap``."""
-    return _clip(escape(_plain(value)), cap)
-
-
-def _link(url: Any, label_md: str) -> str:
-    """``<url|label>`` for an http(s) URL; just the (escaped) label for anything else."""
-    if not isinstance(url, str) or not _linkable(url):
-        return label_md
-    target = _URL_UNSAFE.sub(lambda m: quote(m.group(), safe=""), escape(url))
-    if _width(target) > _URL_CAP:
-        return label_md
-    return f"<{target}|{label_md}>"
-
-
-def _linkable(url: str) -> bool:
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return False
-    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
-
-
-def _width(text: str) -> int:
-    """Length as Slack counts it: UTF-16 code units."""
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
-
-
-def _clip(text: str, limit: int, *, markup: bool = True) -> str:
-    """``text`` cut to ``limit`` with "…"; in markup never inside ``&amp;`` or ``<url|x>``."""
-    if _width(text) <= limit:
-        return text
-    room, cut = limit - 1, 0
-    for ch in text:
-        room -= 2 if ord(ch) > 0xFFFF else 1
-        if room < 0:
-            break
-        cut += 1
-    head = text[:cut]
-    if markup:
-        # Every raw "&" opens an entity and every raw "<" one of our links (outside input
-        # is escaped), so an opener without its closer was cut in half: drop it.
-        changed = True
-        while changed:
-            changed = False
-            for opener, closer in (("&", ";"), ("<", ">")):
-                at = head.rfind(opener)
-                if at != -1 and closer not in head[at:]:
-                    head, changed = head[:at], True
-    return head + _ELLIPSIS
-
-
-def _fit(parts: Sequence[str], sep: str, limit: int) -> str:
-    """Whole parts joined while they fit in ``limit``, then "…"; never a part cut in two.
-
-    Only a first part too long on its own is clipped, so there is always some text.
-    """
-    if not parts:
-        return ""
-    out = _clip(parts[0], limit)
-    used = _width(out)
-    for index, part in enumerate(parts[1:], start=1):
-        more = index < len(parts) - 1
-        need = _width(sep) + _width(part) + (_width(sep) + 1 if more else 0)
-        if used + need > limit:
-            return out + (sep + _ELLIPSIS if used + _width(sep) + 1 <= limit else "")
-        out += sep + part
-        used += _width(sep) + _width(part)
-    return out
-
-
-def _header(text: str) -> dict[str, Any]:
-    return {
-        "type": "header",
-        "text": {
-            "type": "plain_text",
-            "text": _clip(text, MAX_HEADER, markup=False),
-            "emoji": True,
-        },
-    }
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": _mrkdwn(text)}
-
-
-def _context(texts: Sequence[str]) -> dict[str, Any]:
-    elements = [_mrkdwn(t) for t in texts if t][:MAX_CONTEXT_ELEMENTS]
-    return {"type": "context", "elements": elements}
-
-
-def _mrkdwn(text: str) -> dict[str, Any]:
-    # verbatim: Slack adds no links or mentions of its own; ours are explicit.
-    return {"type": "mrkdwn", "text": _clip(text or " ", MAX_TEXT), "verbatim": True}

@@ -13,7 +13,6 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from monitor.simulator import trunks
 from monitor.simulator.scenarios import SimCall
 
 #: Window of ``/analytics/overview``: calls that ended within the last 15 minutes.
@@ -75,9 +74,40 @@ def detail(call: SimCall, seed: int) -> dict[str, Any]:
             }
         )
     body["turns"] = turns
-    body["segments"] = trunks.segments(call)
-    body["timeline"] = trunks.timeline(call, body["metrics"]["jitter_ms"])
+    body["segments"] = segments(call)
+    body["timeline"] = timeline(call, body["metrics"]["jitter_ms"])
     return body
+
+
+def segments(call: SimCall) -> list[dict[str, Any]]:
+    """The detail's ``segments``: carrier, gateway, AI agent (its three latencies)."""
+    legs = (
+        ("carrier", call.carrier_lag_ms),
+        ("gateway", call.gateway_processing_ms),
+        ("ai_agent", call.ai_latency_ms),
+    )
+    return [{"name": name, "latency_ms": value} for name, value in legs if value is not None]
+
+
+def timeline(call: SimCall, jitter_ms: int) -> list[dict[str, Any]]:
+    """The detail's ``timeline``: started, answered, a reconnect for a failed call, the
+    agent's slow response when it took over a second, a jitter spike when jitter was high,
+    ended; oldest first."""
+    events: list[tuple[datetime, str, str | None]] = [(call.start_time, "call.started", None)]
+    answered = call.start_time + timedelta(seconds=1)
+    events.append((answered, "call.answered", None))
+    if call.status == "failed":
+        events.append((answered + timedelta(seconds=2), "media.reconnect", call.disconnect_reason))
+    if call.ai_latency_ms is not None and call.ai_latency_ms > 1000:
+        detail = f"{call.ai_latency_ms:,} ms"
+        events.append((answered + timedelta(seconds=5), "agent.slow_response", detail))
+    if jitter_ms > 30:
+        events.append((answered + timedelta(seconds=8), "media.jitter_spike", f"{jitter_ms} ms"))
+    events.append((call.end_time, "call.ended", call.disconnect_reason))
+    return [
+        {"at": at.isoformat().replace("+00:00", "Z"), "event": kind, "detail": detail}
+        for at, kind, detail in sorted(events, key=lambda e: e[0])
+    ]
 
 
 def overview(visible: Sequence[SimCall], now: datetime) -> dict[str, Any]:

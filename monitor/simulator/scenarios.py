@@ -58,6 +58,7 @@ MAX_DURATION: Final = timedelta(seconds=400)
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _FAILED_SHARE: Final = 0.01
 _BURST_FAILED_SHARE: Final = 0.30
+_OUTBOUND_PERCENT: Final = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,7 @@ class SimCall:
     carrier_lag_ms: int | None
     gateway_processing_ms: int | None
     disconnect_reason: str
-    #: ``inbound`` or ``outbound`` (see ``monitor.simulator.trunks.direction_of``).
+    #: ``inbound`` or ``outbound`` (see :func:`direction_of`).
     direction: str = "inbound"
 
     def sort_key(self) -> tuple[datetime, str]:
@@ -258,7 +259,7 @@ class Timeline:
             carrier_lag_ms=latencies[1],
             gateway_processing_ms=latencies[2],
             disconnect_reason=reason,
-            direction=_direction(call_id),
+            direction=direction_of(call_id),
         )
 
 
@@ -266,11 +267,11 @@ def _start(call: SimCall) -> datetime:
     return call.start_time
 
 
-def _direction(call_id: str) -> str:
-    # Imported here: monitor.simulator.trunks imports this module.
-    from monitor.simulator.trunks import direction_of
-
-    return direction_of(call_id)
+def direction_of(call_id: str) -> str:
+    """``inbound`` or ``outbound`` (30%), drawn from the id: the scenario's RNG draws stay
+    as they were, so every scenario keeps its calls."""
+    roll = int.from_bytes(hashlib.blake2b(call_id.encode(), digest_size=2).digest(), "big")
+    return "outbound" if roll % 100 < _OUTBOUND_PERCENT else "inbound"
 
 
 def _bucket_of(moment: datetime) -> int:

@@ -144,12 +144,13 @@ def _notifications(
     now: datetime,
 ) -> list[Notification]:
     """One follow-up per alert, or per rule for notifiers that group (Slack, console)."""
-    slots: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    # Keyed by the rule's name or by the alert's position: a rule may be named "0".
+    slots: dict[tuple[str, str | int], list[dict[str, Any]]] = {}
     for index, (intent, doc) in enumerate(documents):
         for name in intent.notify:
             if name not in grouping:
                 continue
-            key = (name, intent.rule.name if grouping[name] else f"{index}")
+            key: tuple[str, str | int] = (name, intent.rule.name if grouping[name] else index)
             slots.setdefault(key, []).append(doc)
     out = []
     for (notifier, _), docs in slots.items():

@@ -143,6 +143,20 @@ def test_a_firing_alert_gets_a_follow_up_per_notifier_with_its_worst_calls(
     assert source.asked == ["c1", "c2"]
 
 
+def test_slack_gets_one_follow_up_per_rule_webhooks_one_per_alert(store: StateStore) -> None:
+    """Grouping as for the firing: one Slack follow-up listing both trunks."""
+    first = intent(offending_calls=calls("a"))
+    second = intent(group="t2", alert_id="lat:t2:1", offending_calls=calls("b"))
+    follow_ups = fetcher(store, FakeSource()).follow_ups([first, second], GROUPING)
+    shape = [(n.notifier, [a["id"] for a in n.alerts]) for n in follow_ups]
+    assert shape == [
+        ("slack", ["lat:t1:1", "lat:t2:1"]),
+        ("hook", ["lat:t1:1"]),
+        ("hook", ["lat:t2:1"]),
+    ]
+    assert len({n.id for n in follow_ups}) == 3
+
+
 def test_cached_calls_are_not_fetched_again_for_another_alert(store: StateStore) -> None:
     source = FakeSource()
     fetcher(store, source).follow_ups([intent(offending_calls=calls("c1"))], GROUPING)

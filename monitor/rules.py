@@ -9,8 +9,8 @@ Groups
     flatlined trunk drops out of the windows, yet "no calls" is exactly what a
     ``call_count < 1`` rule must see), plus every trunk of an allow-list (``trunks``),
     seen or not. ``trunks`` keeps only the listed ones; ``exclude_trunks`` drops some.
-    ``trunk_names`` adds the catalogue's trunks whose name matches a glob (with ``trunks``,
-    either selects). A count rule (``call_count``) gives a trunk the catalogue knows to be
+    ``trunk_names`` adds the catalogue's trunks whose name matches a glob, while they are
+    listed or seen (with ``trunks``, either selects). A count rule (``call_count``) gives a trunk the catalogue knows to be
     switched off no value (reason "trunk is inactive") and resolves its open alert: a
     trunk disabled on purpose is no flatline.
 
@@ -134,8 +134,14 @@ def _trunks_of(
     if rule.trunks is not None or rule.trunk_names is not None:
         # An allow-listed trunk that never called is still watched: it may be the dead one.
         chosen = set(rule.trunks or ())
+        seen = known.union(present)
         if rule.trunk_names:
-            chosen |= catalogue.matching(rule.trunk_names)
+            # A trunk gone from the list (deleted, most likely) is watched only while seen.
+            chosen |= {
+                t
+                for t in catalogue.matching(rule.trunk_names)
+                if t in seen or getattr(catalogue.get(t), "listed", False)
+            }
         return sorted(chosen.difference(rule.exclude_trunks))
     return sorted(known.union(present).difference(rule.exclude_trunks))
 

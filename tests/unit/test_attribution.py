@@ -167,7 +167,12 @@ def test_trunk_names_select_by_glob_with_trunks_and_minus_exclusions() -> None:
     windows = CallWindows(timedelta(hours=1))
     windows.add_many(make_call(i, 1, trunk=t) for i, t in enumerate(["a", "b", "c", "d"]))
     catalogue = TrunkCatalogue(
-        [TrunkInfo("a", "Support EU"), TrunkInfo("b", "Support US"), TrunkInfo("z", "Support X")]
+        [
+            TrunkInfo("a", "Support EU", listed=False),  # gone from the list, still calling
+            TrunkInfo("b", "Support US"),
+            TrunkInfo("z", "Support X"),
+            TrunkInfo("gone", "Support old", listed=False),  # gone and silent: not watched
+        ]
     )
     chosen = rule(trunk_names=("support *",), trunks=("c",), exclude_trunks=("b",))
     observed = evaluate([chosen], windows, None, NOW, catalogue=catalogue)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from monitor.config import Config
     from monitor.daemon import Daemon
     from monitor.rules import Observation
+    from monitor.trunks import TrunkInfo
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -353,21 +354,27 @@ def once_report(
     intents = engine.step(observations, now)
     if notify and intents:
         daemon.send_now(intents)
-    names = daemon.catalogue.names()
+    catalogue = daemon.catalogue
     return now, [
-        _once_row(o, engine.get(o.rule.name, o.group), names.get(o.group or ""))
+        _once_row(o, engine.get(o.rule.name, o.group), catalogue.get(o.group or ""))
         for o in observations
     ]
 
 
 def _once_row(
-    observation: Observation, state: AlertState | None, trunk_name: str | None = None
+    observation: Observation, state: AlertState | None, trunk: TrunkInfo | None = None
 ) -> dict[str, object]:
     rule = observation.rule
+    name = None if trunk is None else trunk.name
+    shown = name  # the table's column: a trunk switched off says so
+    if trunk is not None and not trunk.active:
+        shown = f"{name or ''} ({trunk.status})".strip()
     return {
         "rule": rule.name,
         "group": observation.group or "account",
-        "trunk_name": trunk_name,
+        "trunk": shown,
+        "trunk_name": name,
+        "trunk_status": None if trunk is None else trunk.status,
         "metric": rule.metric if rule.stat is None else f"{rule.metric} {rule.stat}",
         "value": observation.value,
         "op": rule.op,
@@ -380,7 +387,7 @@ def _once_row(
     }
 
 
-ONCE_COLUMNS = ["rule", "group", "trunk_name", "metric", "value", "op", "warning", "critical",
+ONCE_COLUMNS = ["rule", "group", "trunk", "metric", "value", "op", "warning", "critical",
                 "state", "severity", "calls", "note"]  # fmt: skip
 
 

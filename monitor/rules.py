@@ -10,9 +10,9 @@ Groups
     ``call_count < 1`` rule must see), plus every trunk of an allow-list (``trunks``),
     seen or not. ``trunks`` keeps only the listed ones; ``exclude_trunks`` drops some.
     ``trunk_names`` adds the catalogue's trunks whose name matches a glob, while they are
-    listed or seen (with ``trunks``, either selects). A count rule (``call_count``) gives a trunk the catalogue knows to be
-    switched off no value (reason "trunk is inactive") and resolves its open alert: a
-    trunk disabled on purpose is no flatline.
+    listed or seen (with ``trunks``, either selects). A count rule (``call_count``) gives
+    a trunk the catalogue knows to be switched off no value (reason "trunk is inactive")
+    and resolves its open alert: a trunk disabled on purpose is no flatline.
 
 Filters
     ``status:`` and ``direction:`` keep only those calls for every figure of the rule,

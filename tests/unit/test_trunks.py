@@ -137,3 +137,24 @@ def test_trunk_info_is_capped_like_the_other_trunk_series():
         'telepath_trunk_info{name="Quote \\"q\\"",provider="",status="",trunk_id="seen"} 1.0'
         in text
     )
+
+
+def test_once_shows_the_name_and_says_when_a_trunk_is_switched_off():
+    """The table's trunk column names the trunk and its status when not active."""
+    from monitor.cli import _once_row
+    from monitor.config import Rule
+    from monitor.rules import Observation
+
+    rule = Rule.model_validate({"name": "r", "metric": "call_count", "op": "<", "warning": 1})
+    off = _once_row(
+        Observation(rule, "t1", None, 0, "trunk is inactive"),
+        None,
+        TrunkInfo("t1", "Old line", status="inactive"),
+    )
+    on = _once_row(Observation(rule, "t2", 3.0, 3), None, TrunkInfo("t2", "Sales", status="active"))
+    unknown = _once_row(Observation(rule, "t3", 3.0, 3), None, None)
+    assert [(r["trunk"], r["trunk_name"], r["trunk_status"]) for r in (off, on, unknown)] == [
+        ("Old line (inactive)", "Old line", "inactive"),
+        ("Sales", "Sales", "active"),
+        (None, None, None),
+    ]

@@ -14,7 +14,7 @@ How
 
     The baseline is the same group's calls, under the same filters, in the hour before
     the alert's window: ``(now - window - 1h, now - window]``. The windows keep that hour
-    for this (see ``monitor.daemon.window_retention``); when they hold less (a shorter
+    for this (see ``monitor.pipeline.window_retention``); when they hold less (a shorter
     retention by hand), the period is as long as what is held: the last stored period.
     With no call there, or no change at all, the values are given without shares.
 """

@@ -38,8 +38,6 @@ from monitor.attribution import Attribution, ComponentChange
 from monitor.cli import build_parser
 from monitor.clock import ManualClock
 from monitor.config import (
-    _SECTIONS,
-    _TOP_KEYS,
     METRICS,
     OVERVIEW_METRICS,
     Config,
@@ -47,11 +45,13 @@ from monitor.config import (
     Links,
     NotifyRoutes,
     Rule,
-    _RuleSpec,
     format_duration,
 )
+from monitor.config.loader import _SECTIONS, _TOP_KEYS
+from monitor.config.schema import _RuleSpec
 from monitor.details import DETAILS_EVENT
-from monitor.metrics import COMPONENTS, EXPORTED_STATS, OTHER_TRUNKS, MonitorMetrics
+from monitor.exposition import OTHER_TRUNKS
+from monitor.metrics import COMPONENTS, EXPORTED_STATS, MonitorMetrics
 from monitor.models import Call, Overview
 from monitor.notify.base import Notification
 from monitor.notify.outbox import MAX_RETRY_AFTER, DeliveryEvent, notifications_for
@@ -726,8 +726,8 @@ def reference_registry() -> MonitorMetrics:
     metrics.on_client_event(PaginationStopped("/calls", "repeated_cursor"))
     metrics.on_sync("/calls", ok=True, at=T0)
     values = {"ai_latency_ms": 640.0, "carrier_lag_ms": 80.0, "gateway_processing_ms": 15.0}
-    metrics.set_overview(
-        Overview(fetched_at=T0, values={**values, "call_count": 10, "failed_ratio": 0.02})
+    metrics.overview = lambda: Overview(
+        fetched_at=T0, values={**values, "call_count": 10, "failed_ratio": 0.02}
     )
     metrics.duplicates.inc()
     metrics.sync_duration.observe(0.2)

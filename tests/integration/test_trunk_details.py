@@ -13,7 +13,7 @@ import pytest
 from monitor.clock import ManualClock
 from monitor.daemon import Daemon
 from monitor.simulator.trunks import RENAMED_FROM, RENAMED_TO
-from monitor.status import status_page
+from monitor.status import render
 from tests.support.daemon import make_daemon
 from tests.support.receivers import SlackReceiver, WebhookReceiver
 
@@ -92,7 +92,7 @@ def test_a_firing_alert_names_its_trunk_and_carries_details_and_attribution(
         drive(daemon, clock, (start - clock.now()).total_seconds() / 60 + 4)
         daemon.refresh_alertmanager("am")
         metrics = daemon.metrics.render().decode()
-        page = status_page(daemon)
+        page = render(daemon.status_snapshot())
     finally:
         daemon.stop()
 
@@ -210,7 +210,7 @@ def test_a_disabled_trunk_raises_no_flatline_alert(tmp_path, simulator, clock, d
         daemon.poll_trunks()
         while clock.now() < start + timedelta(minutes=4):
             daemon.poll_calls()
-            intents += [i for i in daemon.engine.states() if i.state == "firing"]
+            intents += [i for i in daemon.alert_states() if i.state == "firing"]
             clock.advance(30)
         observation = daemon.latest[("trunk-flatline", "conn_sim04")]
     finally:

@@ -141,8 +141,8 @@ def test_trunk_info_is_capped_like_the_other_trunk_series():
 
 def test_once_shows_the_name_and_says_when_a_trunk_is_switched_off():
     """The table's trunk column names the trunk and its status when not active."""
-    from monitor.cli import _once_row
     from monitor.config import Rule
+    from monitor.once import _row as _once_row
     from monitor.rules import Observation
 
     rule = Rule.model_validate({"name": "r", "metric": "call_count", "op": "<", "warning": 1})

@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulate(commands)
     _add_demo(commands)
     _add_backtest(commands)
+    _add_report(commands)
     return parser
 
 
@@ -675,3 +676,23 @@ def _backtest(args: argparse.Namespace) -> int:
         if args.report is not None:
             print(f"\nreport written to {args.report}")
     return 0
+
+
+# --- report ------------------------------------------------------------------------------
+
+REPORT_SETTINGS = ("api_url", "state_db", "log_level", "log_format")
+
+
+def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from monitor.reports.command import DESCRIPTION, HELP, add_arguments
+
+    parser = commands.add_parser("report", help=HELP, description=DESCRIPTION)
+    add_arguments(parser)
+    _add_settings_flags(parser, *REPORT_SETTINGS)
+    parser.set_defaults(handler=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from monitor.reports.command import run_report
+
+    return run_report(args, settings_from(args, *REPORT_SETTINGS))

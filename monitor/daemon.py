@@ -41,6 +41,7 @@ from monitor.pipeline import (
     window_retention,
 )
 from monitor.quiet import QuietPolicy
+from monitor.reports.jobs import HistoryJobs
 from monitor.rules import Observation
 from monitor.server import MetricsServer
 from monitor.settings import Settings, parse_listen
@@ -147,6 +148,9 @@ class Daemon:
         )
         self.delivery = self._worker()
         self.delivery_threads = DeliveryThreads(self.delivery)
+        self.history = HistoryJobs(
+            self.store, lambda: self.config, lambda: self.delivery_threads.wake()
+        )
         self.heartbeat_pinger = _pinger(config)
         self._slow_polls = False
         #: The last evaluation's observations by (rule, group), for the status page.
@@ -225,6 +229,10 @@ class Daemon:
         self._schedule_heartbeat()
         self.scheduler.add_job(self.prune_outbox, "interval", hours=1, id="prune-outbox")
         self.scheduler.add_job(self.prune_silences, "interval", hours=1, id="prune-silences")
+        self.scheduler.add_job(
+            lambda: self.history.tick(self.clock.now()), "interval", minutes=1,
+            id="history", next_run_time=now,
+        )  # fmt: skip
         self.scheduler.start()
 
     def _schedule_heartbeat(self) -> None:
@@ -288,6 +296,7 @@ class Daemon:
             return
         now = self.clock.now()
         self.calls_health.record_success(now)
+        self.history.polled(result.since, now, result.gap)
         self.send_details(self.evaluate(sync_ok=True))
         self.metrics.on_sync("/calls", ok=True, at=now)
         took = self.clock.monotonic() - started
@@ -396,6 +405,7 @@ class Daemon:
                 self.states, self.last_step = result.states, result
                 if sync_ok:
                     self.latest = {o.key: o for o in result.observations}
+                self.history.alerts_moved([*result.intents, *(i for i, _ in result.held)])
         except Exception:
             log.exception("evaluating rules failed unexpectedly")
             return []
@@ -617,6 +627,7 @@ class Daemon:
             readiness=self.readiness(),
             rate_limit=self.client.rate_limit,
             rate_limit_remaining=self.client.rate_limit_remaining,
+            trends=self.history.trends(now),
             trunks=trunks,
         )
 

@@ -30,6 +30,7 @@ from monitor.models import Call
 from monitor.notify.document import format_value
 from monitor.pipeline import SYNC_FAILING
 from monitor.quiet import Silence
+from monitor.reports.trends import TrendRow, render_trends
 from monitor.rules import Observation
 from monitor.sync import SyncHealth
 from monitor.trunks import TrunkInfo, trunk_label
@@ -149,6 +150,8 @@ class StatusSnapshot:
     silences: tuple[SilenceView, ...]
     sync: SyncStatus
     rules: int = 0
+    #: Per trunk: last hour and a 24-hour sparkline, worst first (monitor.reports.trends).
+    trends: tuple[TrendRow, ...] = ()
 
     @property
     def firing(self) -> tuple[AlertView, ...]:
@@ -176,6 +179,7 @@ def snapshot(
     readiness: tuple[bool, str],
     rate_limit: int | None,
     rate_limit_remaining: int | None,
+    trends: Iterable[TrendRow] = (),
     trunks: Mapping[str, TrunkInfo] | None = None,
 ) -> StatusSnapshot:
     """The page's records from the daemon's state as of ``now``.
@@ -185,6 +189,7 @@ def snapshot(
         latest: the last evaluation's observations by (rule, group).
         rate_limit: the key's budget per minute as the API advertised it, None until
             it sent rate-limit headers (then ``rate_limit_remaining`` is not shown).
+        trends: per trunk, the last hour and a 24-hour sparkline, worst first.
         trunks: the trunk catalogue by id, for the trunks' names.
     """
     trunks = trunks or {}
@@ -215,6 +220,7 @@ def snapshot(
             rate_limit=rate_limit or None,
         ),
         rules=len([name for name in rules if name != SYNC_FAILING]),
+        trends=tuple(trends),
     )
 
 
@@ -335,6 +341,8 @@ def render(snap: StatusSnapshot) -> str:
         ),
         '</section>\n<section aria-labelledby="silences"><h2 id="silences">Silences</h2>',
         _silences(snap.silences, now),
+        '</section>\n<section aria-labelledby="trends"><h2 id="trends">Trends</h2>',
+        render_trends(snap.trends),
         '</section>\n<section aria-labelledby="sync"><h2 id="sync">Telepath API</h2>',
         _sync(snap.sync, now),
         "</section>\n</main>",

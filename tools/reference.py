@@ -219,6 +219,19 @@ CONFIG: Final[Mapping[str, str]] = {
     "heartbeat.method": "`GET`, `POST` or `HEAD`.",
     "heartbeat.headers": "Extra request headers; their values are masked in logs.",
     "heartbeat.timeout": "Time allowed for one ping.",
+    # history
+    "history.fine": "Rollups stay at minute resolution this long, then are merged into hour rows.",
+    "history.keep": "Rollups (and covered ranges, alert transitions) older than this are "
+    "dropped; `report` falls back to the API beyond it.",
+    # reports
+    "reports": "Scheduled reports, each delivered once per period through the outbox.",
+    "reports[].name": "Unique; names the report in messages and its sent-once identity.",
+    "reports[].every": "`daily`: the previous local day; `weekly`: the previous local week, "
+    "Monday to Monday, sent on Mondays.",
+    "reports[].at": "Local time of day it is sent, `HH:MM`.",
+    "reports[].timezone": "IANA time zone the days and `at` are counted in.",
+    "reports[].trunks": "Only these trunks; left out, all of them.",
+    "reports[].notify": "Notifier names (Slack, webhook, console; not Alertmanager).",
     # defaults
     "defaults.for": "How long a condition must hold before the alert fires; `0s` fires at once.",
     "defaults.repeat": "Re-notify a firing alert this often; `never` notifies once.",
@@ -664,6 +677,8 @@ _TABLE_TITLES: Final = {
     "mute": "`mute[]`: maintenance windows",
     "inhibit": "`inhibit[]`: inhibition",
     "heartbeat": "`heartbeat`: a dead-man's switch",
+    "history": "`history`: rollups kept for reports and trends",
+    "reports": "`reports[]`: scheduled reports",
 }
 
 

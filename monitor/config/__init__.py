@@ -8,7 +8,9 @@ A package of four parts:
   defaults, down to the resolved :class:`Rule`;
 - :mod:`~monitor.config.loader`: YAML with positions, ``${VAR}``, ``include:``, and
   every problem as ``file:line:col: message``;
-- :mod:`~monitor.config.checks`: the cross-checks between fields and sections.
+- :mod:`~monitor.config.checks`: the cross-checks between fields and sections;
+- :mod:`~monitor.config.reporting`: the ``history:`` and ``reports:`` sections, and
+  :mod:`~monitor.config.zones` the time-zone type they share with ``mute:``.
 
 Everything the rest of the code uses is importable from ``monitor.config`` itself.
 """
@@ -21,6 +23,7 @@ from monitor.config.durations import (
     parse_duration,
 )
 from monitor.config.loader import load_config
+from monitor.config.reporting import History, ReportSpec
 from monitor.config.schema import (
     DEFAULT_INHIBIT,
     LINK_PLACEHOLDERS,
@@ -67,6 +70,7 @@ __all__ = [
     "Duration",
     "Export",
     "Heartbeat",
+    "History",
     "InhibitMatcher",
     "InhibitRule",
     "Links",
@@ -80,6 +84,7 @@ __all__ = [
     "OverviewMetric",
     "Poll",
     "Repeat",
+    "ReportSpec",
     "Rule",
     "Severity",
     "SlackNotifier",

@@ -52,6 +52,9 @@ class CrossChecks:
             for i, spec in specs:
                 if spec.notify is not None:
                     self._check_notify(("rules", i, "notify"), notifiers)
+            for i in range(len(self.data.get("reports") or [])):
+                self._check_notify(("reports", i, "notify"), notifiers)
+                self._check_report(i)
         first: dict[str, Mark] = {}
         for i, raw in enumerate(self.data["rules"]):
             name = raw.get("name") if isinstance(raw, dict) else None
@@ -77,6 +80,28 @@ class CrossChecks:
                 "poll.overlap is longer than poll.backfill; polls never read further back "
                 "than the backfill, so make the backfill at least as long",
             )
+
+    def _check_report(self, i: int) -> None:
+        """A report goes to people (Slack, webhook, console), not to Alertmanager; and
+        its name is its identity for "sent once", so it must be unique."""
+        reports, notifiers = self.data.get("reports"), self.data.get("notifiers")
+        if not isinstance(reports, list) or not isinstance(reports[i], dict):
+            return
+        names = [r.get("name") for r in reports[:i] if isinstance(r, dict)]
+        if reports[i].get("name") in names and ("reports", i, "name") in self.pos.values:
+            self._at(self.pos.values[("reports", i, "name")], "duplicate report name")
+        for j, name in enumerate(reports[i].get("notify") or []):
+            spec = notifiers.get(name) if isinstance(notifiers, dict) else None
+            where = ("reports", i, "notify", j)
+            if (
+                isinstance(spec, dict)
+                and spec.get("type") == "alertmanager"
+                and where in self.pos.values
+            ):
+                self._at(
+                    self.pos.values[where],
+                    "a report cannot go to an alertmanager notifier (it takes alerts only)",
+                )
 
     def _check_notify(self, loc: Loc, notifiers: set[str]) -> None:
         raw: Any = self.data

@@ -32,6 +32,7 @@ from pydantic_core import ErrorDetails
 
 from monitor import yamlpos
 from monitor.config.checks import CrossChecks
+from monitor.config.reporting import History, ReportSpec
 from monitor.config.schema import (
     DEFAULT_INHIBIT,
     METRICS,
@@ -69,6 +70,8 @@ _SECTIONS: Final[dict[str, Any]] = {
     "heartbeat": Heartbeat,
     "defaults": Defaults,
     "sync_failing": _SyncFailingSpec,
+    "history": History,
+    "reports": tuple[ReportSpec, ...],
 }
 _TOP_KEYS: Final = (*_SECTIONS, "rules", "include")
 _PACK_KEYS: Final = ("rules", "include")
@@ -346,6 +349,8 @@ class _Loader(CrossChecks):
                 enabled=sync.enabled,
             ),
             rules=tuple(rules),
+            history=sections.get("history") or History(),
+            reports=sections.get("reports") or (),
         )
 
 

@@ -15,7 +15,7 @@ from datetime import datetime, time, timedelta
 from fnmatch import fnmatchcase
 from typing import Annotated, Any, Final, Literal, get_args
 from urllib.parse import quote, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
@@ -30,6 +30,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from monitor.config.durations import Duration, NonNegativeDuration, Repeat, WrittenRepeat
+from monitor.config.reporting import History, ReportSpec
+from monitor.config.zones import TimeZone
 from monitor.models import LATENCY_METRICS, LatencyMetric
 from monitor.notify.signing import secret_key
 from monitor.windows import parse_stat
@@ -411,19 +413,6 @@ def _clock_time(value: Any) -> Any:
 ClockTime = Annotated[time, BeforeValidator(_clock_time)]
 
 
-def _zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise PydanticCustomError(
-            "timezone", "unknown time zone (use an IANA name such as Europe/Berlin or UTC)"
-        ) from None
-    return value
-
-
-TimeZone = Annotated[str, BeforeValidator(_zone)]
-
-
 class WeeklyRange(_Frozen):
     """Every week on ``days``, from ``from`` to ``to`` local time (``to`` before ``from``
     runs past midnight into the next day)."""
@@ -679,6 +668,10 @@ class Config(_Frozen):
     defaults: Defaults = Defaults()
     sync_failing: SyncFailing = SyncFailing()
     rules: tuple[Rule, ...] = ()
+    #: How long the per-trunk rollups are kept (monitor.history).
+    history: History = History()
+    #: Scheduled reports (monitor.reports).
+    reports: tuple[ReportSpec, ...] = ()
 
     def secrets(self) -> list[str]:
         """Every secret value in the notifiers (URLs, tokens, signing secrets, header

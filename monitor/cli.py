@@ -266,6 +266,13 @@ def _add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     parser.add_argument("--rate-limit", type=int, default=6000, help="requests per minute")
     parser.add_argument("--no-rate-limit", action="store_true", help="for benchmarks")
     parser.add_argument("--retry-after", action="store_true", help="send Retry-After on 429")
+    parser.add_argument(
+        "--disable-trunk",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="list this trunk as inactive in /trunks (repeatable)",
+    )
     faults = parser.add_argument_group("faults (probabilities 0..1)")
     faults.add_argument("--error-rate", type=_probability, default=0.0, help="5xx responses")
     faults.add_argument("--slow-rate", type=_probability, default=0.0, help="slow responses")
@@ -329,6 +336,7 @@ def _simulate(args: argparse.Namespace) -> int:
         latency_layout=args.latency_layout,
         rate_limit_per_minute=None if args.no_rate_limit else args.rate_limit,
         retry_after_header=args.retry_after,
+        disabled_trunks=tuple(args.disable_trunk),
         host=args.host,
         port=args.port,
         faults=FaultOptions(

@@ -23,6 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from monitor.alerts import AlertState, Intent
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config
+from monitor.details import DetailFetcher
 from monitor.errors import ApiError, AuthError, DeliveryError, ShutdownRequested
 from monitor.heartbeat import HeartbeatPinger, heartbeat_health
 from monitor.metrics import MonitorMetrics
@@ -50,6 +51,7 @@ from monitor.status import StatusSnapshot, render, snapshot
 from monitor.store import StateStore
 from monitor.sync import CallSync, SyncHealth
 from monitor.telepath.client import TelepathClient, build_http_client
+from monitor.trunks import TrunkCatalogue
 from monitor.webconfig import load_web_config
 from monitor.windows import CallWindows
 
@@ -106,6 +108,8 @@ class Daemon:
         # Before anything is opened: a bad web config stops the start with nothing to undo.
         self.web = None if settings.web_config is None else load_web_config(settings.web_config)
         self.store = StateStore(settings.state_db)
+        #: Trunk names, providers and statuses (GET /trunks), kept in the state DB.
+        self.catalogue = TrunkCatalogue(self.store.load_trunks())
         self.windows = CallWindows(window_retention(config))
         #: The latest /analytics/overview, None before the first one.
         self.overview: Overview | None = None
@@ -117,6 +121,7 @@ class Daemon:
             max_trunks=config.export.max_trunks,
             sync_watermark=lambda: self.sync.watermark,
             alert_states=self.alert_states,
+            trunk_info=lambda: list(self.catalogue),
             outbox_stats=lambda: self.store.outbox_stats(self.clock.now()),
             overview=lambda: self.overview,
         )
@@ -140,6 +145,8 @@ class Daemon:
         )
         self._overview_fields = {str(k): v for k, v in config.overview_fields.items()}
         self.known_trunks: set[str] = set()
+        self.details = DetailFetcher(self.client, self.store, self.clock, config.links)
+        self.trunks_health = SyncHealth()
         #: Every alert's state, the sync-failing alert's included; replaced by each step.
         self.states: list[AlertState] = self._load_states()
         self._console = console
@@ -226,6 +233,10 @@ class Daemon:
         self.scheduler.add_job(
             self.poll_overview, "interval", seconds=poll.overview_every.total_seconds(),
             id="overview", next_run_time=now,
+        )  # fmt: skip
+        self.scheduler.add_job(
+            self.poll_trunks, "interval", seconds=poll.trunks_every.total_seconds(),
+            id="trunks", next_run_time=now,
         )  # fmt: skip
         self._schedule_alertmanager()
         self._schedule_heartbeat()
@@ -329,7 +340,7 @@ class Daemon:
         now = self.clock.now()
         self.calls_health.record_success(now)
         self.history.polled(result.since, now, result.gap)
-        self.evaluate(sync_ok=True)
+        self.send_details(self.evaluate(sync_ok=True))
         self.metrics.on_sync("/calls", ok=True, at=now)
         took = self.clock.monotonic() - started
         self.metrics.sync_duration.observe(took)
@@ -376,6 +387,47 @@ class Daemon:
         self.metrics.on_sync("/analytics/overview", ok=True, at=overview.fetched_at)
         with self.lock:
             self.overview = overview
+
+    def poll_trunks(self) -> None:
+        """Read the trunk catalogue (``GET /trunks``); never raises."""
+        try:
+            listed = self.client.list_trunks()
+        except ApiError as exc:
+            self._failed(self.trunks_health, "/trunks", exc)
+            return
+        except Exception:
+            log.exception("reading /trunks failed unexpectedly")
+            self._failed(self.trunks_health, "/trunks", None)
+            return
+        now = self.clock.now()
+        with self.lock:
+            renames = self.catalogue.update(listed)
+            trunks = list(self.catalogue)
+        for trunk_id, old, new in renames:
+            log.info("trunk %s renamed from %r to %r", trunk_id, old, new)
+        if not listed:
+            log.warning("/trunks listed no trunk; keeping the %d known", len(trunks))
+        try:
+            self.store.save_trunks(trunks)
+        except Exception:
+            log.exception("saving the trunk catalogue failed")
+        self.trunks_health.record_success(now)
+        self.metrics.on_sync("/trunks", ok=True, at=now)
+
+    def send_details(self, intents: Sequence[Intent]) -> int:
+        """Fetch call details for newly firing alerts and queue their follow-ups; never
+        raises. Runs after the firing notifications were queued, so it delays none."""
+        try:
+            follow_ups = self.details.follow_ups(
+                intents, group_flags(self.senders), self.catalogue.names()
+            )
+            if follow_ups:
+                self.store.enqueue(follow_ups)
+                self.delivery_threads.wake()
+            return len(follow_ups)
+        except Exception:
+            log.exception("call details failed unexpectedly")
+            return 0
 
     # --- evaluation --------------------------------------------------------------------
 
@@ -427,6 +479,7 @@ class Daemon:
                 sync=self._sync_status(ok=sync_ok),
                 known_trunks=self.known_trunks,
                 grouping=group_flags(self.senders),
+                catalogue=self.catalogue,
             )
 
     def _sync_status(self, *, ok: bool) -> Sync:
@@ -443,14 +496,21 @@ class Daemon:
 
     # --- notifications -------------------------------------------------------------------
 
-    def send_now(self, notifications: Sequence[Notification]) -> int:
+    def send_now(
+        self, notifications: Sequence[Notification], intents: Sequence[Intent] = ()
+    ) -> int:
         """Queue notifications and deliver them at once, without the threads (``once
-        --notify``); returns how many were delivered. What a first attempt could not
-        deliver is dead-lettered, not left for a later ``run``."""
+        --notify``), then the call-detail follow-ups of ``intents`` (the step's intents
+        that caused them); returns how many were delivered. What a first attempt could
+        not deliver is dead-lettered, not left for a later ``run``."""
         self.store.enqueue(notifications)
         delivered = sum(self.delivery.deliver_due(name) for name in self.senders)
+        names = self.catalogue.names()
+        follow_ups = self.details.follow_ups(intents, group_flags(self.senders), names)
+        self.store.enqueue(follow_ups)
+        delivered += sum(self.delivery.deliver_due(name) for name in self.senders)
         # Nothing is left behind for a later `run` to send long after the fact.
-        ids = {n.id for n in notifications}
+        ids = {n.id for n in [*notifications, *follow_ups]}
         for entry in self.store.outbox_entries("pending"):
             if entry.notification.id in ids:
                 self.store.mark_dead(entry.seq, self.clock.now(), "not delivered by once --notify")
@@ -470,8 +530,19 @@ class Daemon:
         with self.lock:
             rules = {r.name: r for r in self.config.rules}
             rules[SYNC_FAILING] = sync_failing_rule(self.config)
+            attributions = {key: obs.attribution for key, obs in self.latest.items()}
         firing = [
-            FiringAlert(rule, st.group, st.severity, st.alert_id, st.started_at, st.last_value)
+            FiringAlert(
+                rule,
+                st.group,
+                st.severity,
+                st.alert_id,
+                st.started_at,
+                st.last_value,
+                trunk_name=self.catalogue.name(st.group),
+                attribution=attributions.get(st.key),
+                call_details=tuple(self.store.alert_details(st.alert_id)),
+            )
             for st in self.alert_states()
             if st.state == "firing"
             and st.severity is not None
@@ -493,6 +564,7 @@ class Daemon:
         try:
             self.store.prune_outbox(self.clock.now() - self.config.delivery.keep)
             self.store.prune_slack_messages()
+            self.details.prune(self.clock.now())
         except Exception:
             log.exception("pruning the outbox failed")
 
@@ -523,6 +595,7 @@ class Daemon:
         # A lower cap applies to trunks not exported yet: a series cannot be taken back.
         self.metrics.cap.limit = config.export.max_trunks
         self.client.max_pages = config.poll.max_pages
+        self.details.links = config.links
         self.sync.backfill, self.sync.overlap = config.poll.backfill, config.poll.overlap
         self._overview_fields = {str(k): v for k, v in config.overview_fields.items()}
         old, self.config = self.config, config
@@ -541,6 +614,9 @@ class Daemon:
             )
             self.scheduler.reschedule_job(
                 "overview", trigger="interval", seconds=config.poll.overview_every.total_seconds()
+            )
+            self.scheduler.reschedule_job(
+                "trunks", trigger="interval", seconds=config.poll.trunks_every.total_seconds()
             )
         log.info("config reloaded: %s", config.summary())
 
@@ -582,6 +658,7 @@ class Daemon:
             states, latest = list(self.states), dict(self.latest)
             calls, overview = replace(self.calls_health), replace(self.overview_health)
             watermark, links = self.sync.watermark, self.config.links
+            trunks = {trunk.id: trunk for trunk in self.catalogue}
         return snapshot(
             now,
             states=states,
@@ -596,6 +673,7 @@ class Daemon:
             rate_limit=self.client.rate_limit,
             rate_limit_remaining=self.client.rate_limit_remaining,
             trends=self.history.trends(now),
+            trunks=trunks,
         )
 
     def readiness(self) -> tuple[bool, str]:

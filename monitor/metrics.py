@@ -50,6 +50,7 @@ from monitor.exposition import (
 from monitor.models import LATENCY_METRICS, Call, Overview
 from monitor.notify.outbox import DeliveryEvent
 from monitor.telepath.client import ClientEvent, PaginationStopped, RecordSkipped, RequestRecord
+from monitor.trunks import TrunkInfo
 from monitor.windows import CallWindows, WindowView
 
 #: Label value of each latency metric: ai_latency_ms → ai.
@@ -95,6 +96,7 @@ class MonitorMetrics:
         max_trunks: the cardinality cap.
         sync_watermark: returns the sync's watermark, for the lag gauge.
         alert_states: returns the alert states, for the alerts gauge.
+        trunk_info: returns the trunk catalogue, for ``telepath_trunk_info``.
         outbox_stats: returns (notifier, pending entries, oldest pending age in seconds
             or None) rows, for the outbox gauges.
         overview: returns the latest /analytics/overview (None before the first one).
@@ -110,6 +112,7 @@ class MonitorMetrics:
         max_trunks: int = 500,
         sync_watermark: Callable[[], datetime | None] = lambda: None,
         alert_states: Callable[[], Sequence[AlertState]] = list,
+        trunk_info: Callable[[], Sequence[TrunkInfo]] = list,
         outbox_stats: Callable[[], Sequence[tuple[str, int, float | None]]] = list,
         overview: Callable[[], Overview | None] = lambda: None,
     ) -> None:
@@ -118,6 +121,7 @@ class MonitorMetrics:
         self.cap = TrunkCap(max_trunks)
         self.export_window = export_window
         self.alert_states = alert_states
+        self.trunk_info = trunk_info
         self.outbox_stats = outbox_stats
         self.overview = overview
         # The small families, which generate_latest renders quickly enough on its own.
@@ -374,6 +378,19 @@ def _gauge_text(gauge: _Gauge) -> Iterator[str]:
         yield line % tuple(values)
 
 
+def trunk_info_gauge(trunks: Iterable[TrunkInfo], cap: TrunkCap) -> _Gauge:
+    """``telepath_trunk_info``: one series per catalogued trunk within the cap, for joins."""
+    gauge = _Gauge(
+        "telepath_trunk_info",
+        "Trunk names, AI providers and statuses from GET /trunks; always 1.",
+        ("trunk_id", "name", "provider", "status"),
+    )
+    for trunk in trunks:
+        if cap.admits(trunk.id):
+            gauge.add((trunk.id, trunk.name or "", trunk.provider or "", trunk.status or ""), 1)
+    return gauge
+
+
 class _WindowCollector(Collector):
     """Computes window figures when Prometheus scrapes."""
 
@@ -459,6 +476,7 @@ class _WindowCollector(Collector):
                 len(views) - len(exported),
             ),
             _Gauge.single("telepath_monitor_window_calls_held", "Calls held in the windows.", held),
+            self._trunk_info(),
             *self._sync_lag(now),
             self._alerts(),
             *self._outbox(),
@@ -498,6 +516,9 @@ class _WindowCollector(Collector):
         for labels, count in sorted(counts.items()):
             family.add(labels, count)
         return family
+
+    def _trunk_info(self) -> _Gauge:
+        return trunk_info_gauge(self._metrics.trunk_info(), self._metrics.cap)
 
     def _sync_lag(self, now: datetime) -> Iterable[_Gauge]:
         watermark = self._watermark()

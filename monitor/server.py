@@ -218,6 +218,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Referrer-Policy", "no-referrer")
         for name, value in (extra or {}).items():
             self.send_header(name, value)
+        if self.close_connection:
+            # Said aloud, so a keep-alive client does not send its next request into a
+            # connection we are about to close (the probe lane closes after one answer).
+            self.send_header("Connection", "close")
         self.end_headers()
         if not head:
             self.wfile.write(body)

@@ -161,6 +161,9 @@ class CrossChecks:
                     self._at(at(key), "failed_ratio is a share from 0 to 1 (0.05 means 5%)")
         if spec.stat is not None and spec.metric not in LATENCY_METRICS:
             self._at(at("stat"), f"{spec.metric} has no stat; leave stat out")
+        for key in ("trunk_names", "status"):
+            if getattr(spec, key) == ():
+                self._at(at(key), f"{key} must not be empty (leave it out to take every one)")
         if spec.trunks is not None and spec.exclude_trunks is not None:
             self._at(at("exclude_trunks"), "set trunks or exclude_trunks, not both")
         if spec.source != "overview":
@@ -176,7 +179,15 @@ class CrossChecks:
             )
         if spec.per == "trunk":
             self._at(at("per"), "overview rules are account-wide; per: trunk needs source: calls")
-        for key in ("window", "min_calls", "trunks", "exclude_trunks"):
+        for key in (
+            "window",
+            "min_calls",
+            "trunks",
+            "exclude_trunks",
+            "trunk_names",
+            "direction",
+            "status",
+        ):
             if key in set_keys:
                 self._at(
                     self.pos.keys.get((*loc, key), at(key)),

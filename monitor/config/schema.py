@@ -90,6 +90,24 @@ def _check_metric(value: str) -> str:
 MetricName = Annotated[str, AfterValidator(_check_metric)]
 
 
+def _status_name(value: str) -> str:
+    # The API's statuses are compared lower-cased (windows keep them so).
+    text = value.strip().lower()
+    if not text:
+        raise PydanticCustomError("status", "a call status must not be empty")
+    return text
+
+
+def _non_empty(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("non_empty", "must not be empty")
+    return value
+
+
+StatusName = Annotated[str, AfterValidator(_status_name)]
+NonEmpty = Annotated[str, AfterValidator(_non_empty)]
+
+
 def _check_url(value: str) -> None:
     try:
         parts = urlsplit(value)
@@ -187,6 +205,8 @@ class Links(_Frozen):
 
     call: LinkTemplate | None = None
     trunk: LinkTemplate | None = None
+    #: Worst calls of a firing alert whose full record (``GET /calls/{id}``) is fetched.
+    detail_calls: int = Field(default=3, ge=0, le=5)
 
     def call_url(self, call_id: str, trunk_id: str) -> str | None:
         """The drill-down URL of a call, or None when ``call`` is not set."""
@@ -212,6 +232,8 @@ class Poll(_Frozen):
     #: Each sync re-reads this much before the watermark, to catch records that arrive late.
     overlap: Duration = timedelta(minutes=10)
     max_pages: int = Field(default=500, ge=1)
+    #: How often the trunk catalogue (``GET /trunks``: names, providers, statuses) is read.
+    trunks_every: Duration = timedelta(minutes=10)
 
 
 class Export(_Frozen):
@@ -356,6 +378,10 @@ class _RuleSpec(_Frozen):
     per: Literal["trunk", "account"] | None = None
     trunks: Annotated[tuple[str, ...], Field(min_length=1)] | None = None
     exclude_trunks: tuple[str, ...] | None = None
+    # Emptiness is checked in CrossChecks: a min_length here doubles an item's error.
+    trunk_names: tuple[NonEmpty, ...] | None = None
+    direction: Literal["inbound", "outbound"] | None = None
+    status: tuple[StatusName, ...] | None = None
     min_calls: Annotated[int, Field(ge=0)] | None = None
     op: Op = ">"
     warning: float | None = None
@@ -555,6 +581,12 @@ class Rule(_Frozen):
     per: Literal["trunk", "account"] = _DEFAULTS.per
     trunks: tuple[str, ...] | None = None
     exclude_trunks: tuple[str, ...] = ()
+    #: Name globs (``Support *``), matched case-insensitively against the trunk catalogue.
+    trunk_names: tuple[str, ...] | None = None
+    #: Only calls of this direction count; None: both.
+    direction: Literal["inbound", "outbound"] | None = None
+    #: Only calls with one of these statuses count (latency figures included); None: all.
+    status: tuple[str, ...] | None = None
     min_calls: int = Field(default=_DEFAULTS.min_calls, ge=0)
     op: Op = ">"
     warning: float | None = None
@@ -593,6 +625,9 @@ class Rule(_Frozen):
             return group is None
         if group is None or group in self.exclude_trunks:
             return False
+        if self.trunk_names is not None:  # a named trunk is observed while its name matches:
+            # the engine asks only of groups not observed, so those no longer match
+            return group in (self.trunks or ())
         return self.trunks is None or group in self.trunks
 
     def breaches(self, value: float, threshold: float) -> bool:

@@ -34,6 +34,7 @@ from monitor.simulator import bodies, params
 from monitor.simulator.faults import FaultPlan, error_body, malform, oddify_page, plan
 from monitor.simulator.options import FaultOptions, SimulatorOptions
 from monitor.simulator.scenarios import SimCall, Timeline
+from monitor.simulator.trunks import catalogue_items
 
 logger = logging.getLogger("monitor.simulator")
 
@@ -256,26 +257,27 @@ class SimulatorApp:
         for call in self._since(midnight, now):
             if call.start_time >= midnight:
                 today[call.trunk_id].append(call)
-        numbered = list(enumerate(self.timeline.trunk_ids, 1))
+        items_all = catalogue_items(self.options, self.timeline, today, now)
+        numbered = [(n, str(item["id"])) for n, item in enumerate(items_all, 1)]
         status = params.param(query, "status")
-        if status is not None and status.lower() != "active":
-            numbered = []
+        if status is not None:
+            numbered = [(n, t) for n, t in numbered if items_all[n - 1]["status"] == status.lower()]
         if self.options.pagination == "offset":
             offset = params.offset(query)
             page = numbered[offset : offset + limit]
-            items = [bodies.trunk(n, t, today[t]) for n, t in page]
+            items = [items_all[n - 1] for n, _ in page]
             pagination = {"limit": limit, "offset": offset, "total": len(numbered)}
             return {"trunks": items, "pagination": pagination}
         cursor = params.param(query, "cursor")
         begin = 0
         if cursor is not None:
             after = params.decode_cursor(cursor, "trunks").get("id")
-            if after not in self.timeline.trunk_ids:
+            if after not in {t for _, t in numbered}:
                 raise params.BadRequest("Invalid cursor parameter")
             begin = next((i for i, (_, t) in enumerate(numbered) if t == after), -1) + 1
         page = numbered[begin : begin + limit]
         has_more = begin + limit < len(numbered)
-        items = [bodies.trunk(n, t, today[t]) for n, t in page]
+        items = [items_all[n - 1] for n, _ in page]
         next_cursor = None
         if has_more:
             next_cursor = params.encode_cursor({"k": "trunks", "id": page[-1][1]})

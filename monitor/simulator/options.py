@@ -124,6 +124,8 @@ class SimulatorOptions:
     host: str = "127.0.0.1"
     #: Port to listen on; 0 picks a free one (see ``SimulatorServer.url``).
     port: int = 0
+    #: Trunk ids ``GET /trunks`` lists as ``inactive`` (they still carry their calls).
+    disabled_trunks: tuple[str, ...] = ()
     #: Faults to inject from the start; the server works on a copy (see its ``faults``).
     faults: FaultOptions = field(default_factory=FaultOptions)
 

@@ -58,6 +58,7 @@ MAX_DURATION: Final = timedelta(seconds=400)
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _FAILED_SHARE: Final = 0.01
 _BURST_FAILED_SHARE: Final = 0.30
+_OUTBOUND_PERCENT: Final = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,8 @@ class SimCall:
     carrier_lag_ms: int | None
     gateway_processing_ms: int | None
     disconnect_reason: str
+    #: ``inbound`` or ``outbound`` (see :func:`direction_of`).
+    direction: str = "inbound"
 
     def sort_key(self) -> tuple[datetime, str]:
         """The order of ``/calls``: by start time, ties broken by id."""
@@ -93,6 +96,7 @@ class SimCall:
             ai_latency_ms=self.ai_latency_ms,
             carrier_lag_ms=self.carrier_lag_ms,
             gateway_processing_ms=self.gateway_processing_ms,
+            direction=self.direction,
         )
 
 
@@ -241,8 +245,9 @@ class Timeline:
         else:
             status = "disconnected"
             reason = "caller_hangup" if reason_roll < 0.6 else "normal_disconnect"
+        call_id = "call_" + hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
         return SimCall(
-            id="call_" + hashlib.blake2b(key.encode(), digest_size=8).hexdigest(),
+            id=call_id,
             trunk_id=tid,
             from_number=f"+1415{caller:07d}",
             to_number=f"+1628555{number:04d}",
@@ -254,11 +259,19 @@ class Timeline:
             carrier_lag_ms=latencies[1],
             gateway_processing_ms=latencies[2],
             disconnect_reason=reason,
+            direction=direction_of(call_id),
         )
 
 
 def _start(call: SimCall) -> datetime:
     return call.start_time
+
+
+def direction_of(call_id: str) -> str:
+    """``inbound`` or ``outbound`` (30%), drawn from the id: the scenario's RNG draws stay
+    as they were, so every scenario keeps its calls."""
+    roll = int.from_bytes(hashlib.blake2b(call_id.encode(), digest_size=2).digest(), "big")
+    return "outbound" if roll % 100 < _OUTBOUND_PERCENT else "inbound"
 
 
 def _bucket_of(moment: datetime) -> int:

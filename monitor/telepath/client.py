@@ -31,7 +31,7 @@ from monitor.errors import (
     ServerError,
 )
 from monitor.models import Call, CallDetail, Overview, Trunk
-from monitor.telepath import parsing
+from monitor.telepath import details, parsing
 from monitor.telepath.pagination import PageEnd, PageFlow, page_requests
 from monitor.telepath.ratelimit import RateLimiter, backoff_delay, rate_limit_wait
 
@@ -427,6 +427,17 @@ class TelepathClient:
                 self._listener(event)
             except Exception:  # a broken metrics adapter must not break polling
                 log.exception("client event listener failed")
+
+    # --- call details (issue 15) -------------------------------------------------------
+
+    def get_call_details(self, call_id: str) -> details.CallDetails:
+        """``GET /calls/{id}`` summarised: slowest segment, codec, notable events.
+
+        Within the same rate budget as every other request. A missing call raises
+        :class:`RequestRejected` (404).
+        """
+        path = "/calls/" + quote(call_id, safe="")
+        return self._request("/calls/{id}", path, {}, details.parse_call_details)
 
 
 def _json_body(response: httpx.Response, endpoint: str) -> object:

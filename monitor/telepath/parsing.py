@@ -269,6 +269,7 @@ def parse_call(record: object) -> Call:
         latencies = {name: _latency(record, name) for name in LATENCY_COMPONENTS}
     except RecordError as exc:
         raise RecordError(exc.reason, call_id) from exc
+    direction = record.get("direction")
     return Call(
         id=call_id,
         trunk_id=trunk_id,
@@ -277,6 +278,7 @@ def parse_call(record: object) -> Call:
         end_time=end_time,
         duration_seconds=duration,
         **latencies,
+        direction=direction.strip().lower() or None if isinstance(direction, str) else None,
     )
 
 
@@ -394,6 +396,7 @@ def parse_trunk(record: object) -> Trunk:
     metrics = record.get("metrics")
     metrics = metrics if isinstance(metrics, Mapping) else {}
     name, status = record.get("name"), record.get("status")
+    provider = record.get("ai_provider") or record.get("provider")
     success = _lenient_number(metrics.get("success_rate"))
     calls_today = _lenient_number(metrics.get("calls_today"))
     return Trunk(
@@ -403,6 +406,7 @@ def parse_trunk(record: object) -> Trunk:
         calls_today=None if calls_today is None else int(calls_today),
         success_ratio=None if success is None else success / 100,
         avg_latency_ms=_lenient_number(metrics.get("avg_latency_ms")),
+        provider=provider if isinstance(provider, str) else None,
     )
 
 

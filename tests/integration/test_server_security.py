@@ -223,7 +223,9 @@ def test_when_every_connection_is_busy_the_probe_lane_answers_healthz(serve):
         for _ in busy:
             assert entered.acquire(timeout=10)
         with httpx.Client(timeout=5) as client:
-            assert client.get(base + "/healthz").status_code == 200
+            probe = client.get(base + "/healthz")
+            assert probe.status_code == 200
+            assert probe.headers["Connection"] == "close"  # the lane answers once per connection
             refused = client.get(base + "/metrics")
             assert refused.status_code == 503
             assert refused.headers["Retry-After"] == "5"

@@ -63,6 +63,7 @@ def parse(item: dict[str, Any]) -> Call:
         ai_latency_ms=figures["ai_latency_ms"],
         carrier_lag_ms=figures["carrier_lag_ms"],
         gateway_processing_ms=figures["gateway_processing_ms"],
+        direction=item["direction"],
     )
 
 
@@ -308,7 +309,9 @@ def test_trunks_list_every_trunk_with_todays_metrics(pagination: str) -> None:
             trunks = flat(walk_cursor(client, "/trunks", limit=4))
         else:
             trunks = flat(walk_offset(client, "trunks", limit=4))
-        assert [t["id"] for t in trunks] == [f"conn_sim{n:02d}" for n in range(1, 7)]
+        # Six call-carrying trunks, then the retired one that is always inactive.
+        assert [t["id"] for t in trunks] == [f"conn_sim{n:02d}" for n in range(1, 8)]
+        assert [t["status"] for t in trunks] == ["active"] * 6 + ["inactive"]
         midnight = START.replace(hour=0, minute=0, second=0)
         today = [c for c in server.visible_calls() if c.start_time >= midnight]
         first = trunks[0]
@@ -575,7 +578,7 @@ def _odd_variant(item: dict[str, Any], oracle: dict[str, Call]) -> str:
         return "latency_nested"
     if item["status"] not in ("connected", "disconnected", "failed"):
         return "unknown_status"
-    if "direction" in item:
+    if "x_sim_tags" in item:
         return "extra_fields"
     ai = item["ai_latency_ms"]
     if isinstance(ai, str):

@@ -222,7 +222,18 @@ def test_to_call_gives_the_monitor_model() -> None:
         ai_latency_ms=sim.ai_latency_ms,
         carrier_lag_ms=sim.carrier_lag_ms,
         gateway_processing_ms=sim.gateway_processing_ms,
+        direction=sim.direction,
     )
+
+
+def test_calls_go_both_ways_and_keep_their_direction() -> None:
+    """Calls are inbound or outbound (about 30% outbound), the same for the same id."""
+    calls = window_calls(timeline())
+    outbound = sum(c.direction == "outbound" for c in calls) / len(calls)
+    assert {c.direction for c in calls} == {"inbound", "outbound"}
+    assert 0.2 < outbound < 0.4
+    again = window_calls(timeline())
+    assert [c.direction for c in again] == [c.direction for c in calls]
 
 
 @pytest.mark.parametrize(

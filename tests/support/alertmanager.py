@@ -12,7 +12,6 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -21,6 +20,8 @@ from typing import IO, Any, Final, Self
 import httpx
 import pytest
 import yaml
+
+from tests.support.waiting import wait_for
 
 BINARIES: Final = ("prometheus-alertmanager", "alertmanager")
 #: Longest ``start()`` waits for ``/-/ready``.
@@ -249,18 +250,20 @@ class AlertmanagerProcess:
         process = self._process
         if process is None:
             raise AlertmanagerError("alertmanager not started")
-        deadline = time.monotonic() + timeout
-        while not condition():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AlertmanagerError(
-                    f"alertmanager failed {what} within {timeout}s; log tail:\n{self.log_tail()}"
-                )
+
+        def pause(seconds: float) -> None:
             try:
-                code = process.wait(min(POLL_INTERVAL, remaining))
+                code = process.wait(seconds)
             except subprocess.TimeoutExpired:
-                continue
+                return
             raise AlertmanagerError(
                 f"alertmanager exited with status {code} while waiting {what}; "
                 f"log tail:\n{self.log_tail()}"
             )
+
+        try:
+            wait_for(condition, what, timeout, interval=POLL_INTERVAL, pause=pause)
+        except TimeoutError:
+            raise AlertmanagerError(
+                f"alertmanager failed {what} within {timeout}s; log tail:\n{self.log_tail()}"
+            ) from None

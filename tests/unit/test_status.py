@@ -395,3 +395,7 @@ def test_the_sync_failing_alert_is_shown_in_seconds(daemon):
     assert got.sync.calls.last_error == "HTTP 503"
     assert got.sync.ready is False
     assert "6 min" in render(got)
+
+
+# --- server ------------------------------------------------------------------------------
+# Served over HTTP on 127.0.0.1: tests/integration/test_status_server.py

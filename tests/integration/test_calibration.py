@@ -6,8 +6,9 @@ each scenario on a manual clock as ``run`` would (calls every 30 s, the overview
 minute), from a quiet stretch before the incident to well after every window has let go
 of it. Every (rule, group) that is ever pending or firing is collected. The daemon's
 ``/metrics`` page is captured every minute and replayed through the real
-``deploy/prometheus/rules.yaml`` by ``promtool test rules``, which lists every alert
-that was ever pending or firing there.
+``deploy/prometheus/rules.yaml`` by ``promtool test rules``, which checks that the
+alerts ever pending or firing there are exactly the expected ones (on a mismatch its
+diff names them).
 """
 
 from __future__ import annotations
@@ -100,7 +101,10 @@ def run_scenario(
 
 
 def _series_name(name: str, labels: dict[str, str]) -> str:
-    inner = ",".join(f'{k}="{v}"' for k, v in sorted({**labels, **JOB_LABELS}.items()))
+    def quoted(value: str) -> str:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+    inner = ",".join(f'{k}="{quoted(v)}"' for k, v in sorted({**labels, **JOB_LABELS}.items()))
     return f"{name}{{{inner}}}"
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from monitor.clock import ManualClock
 from monitor.daemon import Daemon
+from tests.integration.test_notify import spike_config
 from tests.support.alertmanager import AlertmanagerProcess
 from tests.support.daemon import make_daemon
 from tests.support.receivers import Received, WebhookReceiver
@@ -30,28 +31,9 @@ ALERT = {"alertname": "ai-latency-p95", "trunk_id": "conn_sim02"}
 
 
 def config(urls: list[str]) -> str:
-    notifiers = "".join(
-        f"  am{n}:\n    type: alertmanager\n    url: {url}\n" for n, url in enumerate(urls, 1)
-    )
-    names = ", ".join(f"am{n}" for n in range(1, len(urls) + 1))
-    return f"""
-notifiers:
-{notifiers}
-delivery:
-  retry_initial: 5s
-defaults:
-  for: 1m
-  repeat: never
-  notify: [{names}]
-rules:
-  - name: ai-latency-p95
-    summary: AI agent answers slowly
-    metric: ai_latency_ms
-    stat: p95
-    window: 2m
-    min_calls: 5
-    warning: 1500
-"""
+    """One ``alertmanager`` notifier per node (am1, am2...), as the README advises."""
+    nodes = {f"am{n}": f"    type: alertmanager\n    url: {url}\n" for n, url in enumerate(urls, 1)}
+    return spike_config(**nodes)
 
 
 @pytest.fixture

@@ -11,8 +11,12 @@ Every call, whatever the scenario:
   half of the failed calls have no latencies at all and a fifth more lack only
   ``ai_latency_ms``;
 - ``duration_seconds`` 20..400 (median about 120); ``start_time`` on whole seconds;
-- ``ai_latency_ms`` log-normal, median 450, clamped to 150..2000; ``carrier_lag_ms``
-  median 80 (20..400); ``gateway_processing_ms`` median 15 (4..80); all integers.
+- ``ai_latency_ms`` log-normal, median 200, clamped to 80..2000; ``carrier_lag_ms``
+  median 88 (20..400); ``gateway_processing_ms`` median 20 (4..80); all integers.
+  These are Telepath's own figures: the example calls of its API reference show an AI
+  latency of 215 ms, carrier lag of 85..92 ms and gateway processing of 19..22 ms. The
+  spreads are narrow enough that a healthy account stays under every shipped threshold
+  (``rules/*.yaml``, ``deploy/prometheus``): the steady account must not page anyone.
 
 A call is visible once ``end_time <= now``; the history holds the calls that start at
 or after ``started_at - history``.
@@ -22,8 +26,9 @@ call is affected when its END time falls inside (except flatline, see below):
 
 =====================  ==========================================================
 ``steady``             no incident.
-``ai-spike``           ``conn_sim02``: ``ai_latency_ms`` x4 (median about 1800,
-                       clamped 600..8000). Other trunks unchanged.
+``ai-spike``           ``conn_sim02``: ``ai_latency_ms`` median about 1800
+                       (clamped 600..8000), nine times normal. Other trunks
+                       unchanged.
 ``carrier-degradation`` every trunk whose number is a multiple of 3 (``conn_sim03``
                        and ``conn_sim06`` with six trunks; they share carrier B):
                        ``carrier_lag_ms`` median 450 (150..2500).
@@ -59,6 +64,10 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _FAILED_SHARE: Final = 0.01
 _BURST_FAILED_SHARE: Final = 0.30
 _OUTBOUND_PERCENT: Final = 30
+# Medians of a healthy call, from the example calls in Telepath's API reference.
+_AI_MEDIAN: Final = 200
+_CARRIER_MEDIAN: Final = 88
+_GATEWAY_MEDIAN: Final = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,13 +229,13 @@ class Timeline:
         in_incident = self.incident_start <= end < self.incident_end
         if scenario == "flatline" and start < self.incident_end and end >= self.incident_start:
             return None
-        ai = _lognormal(450, 0.45, z_ai, 150, 2000)
+        ai = _lognormal(_AI_MEDIAN, 0.45, z_ai, 80, 2000)
         if scenario == "ai-spike" and in_incident:
             ai = _lognormal(1800, 0.45, z_ai, 600, 8000)
-        carrier = _lognormal(80, 0.4, z_carrier, 20, 400)
+        carrier = _lognormal(_CARRIER_MEDIAN, 0.15, z_carrier, 20, 400)
         if scenario == "carrier-degradation" and in_incident:
             carrier = _lognormal(450, 0.35, z_carrier, 150, 2500)
-        gateway = _lognormal(15, 0.35, z_gateway, 4, 80)
+        gateway = _lognormal(_GATEWAY_MEDIAN, 0.15, z_gateway, 4, 80)
         failed_share = _FAILED_SHARE
         if scenario == "failure-burst" and in_incident:
             failed_share = _BURST_FAILED_SHARE

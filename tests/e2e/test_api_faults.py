@@ -11,7 +11,8 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from tests.e2e.harness import API_KEY, Scenario, wait_for, webhook_deliveries
+from tests.e2e.harness import API_KEY, Scenario, webhook_deliveries
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -23,10 +23,10 @@ from tests.e2e.harness import (
     Scenario,
     outbox,
     stored_call_ids,
-    wait_for,
     webhook_deliveries,
 )
 from tests.support.receivers import Received, Reply
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 

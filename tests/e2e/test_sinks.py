@@ -15,10 +15,10 @@ from tests.e2e.harness import (
     SLACK_HOOK_PATH,
     Scenario,
     outbox,
-    wait_for,
     webhook_deliveries,
 )
 from tests.support.receivers import WebhookReceiver
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -20,8 +20,9 @@ import pytest
 import yaml
 
 from monitor.webconfig import load_web_config
-from tests.e2e.harness import Scenario, wait_for
+from tests.e2e.harness import Scenario
 from tests.support.tls import Certs, make_certs
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

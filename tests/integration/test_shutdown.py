@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Scenario, query, stored_call_ids, wait_for
+from tests.e2e.harness import Scenario, query, stored_call_ids
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

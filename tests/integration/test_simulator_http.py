@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
@@ -25,6 +24,7 @@ from monitor.simulator import (
     SimulatorOptions,
     SimulatorServer,
 )
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -533,9 +533,9 @@ def test_stop_interrupts_slow_responses_and_idle_connections() -> None:
         server.set_faults(slow_next=1, slow_seconds=30)
         caller = threading.Thread(target=slow_request)
         caller.start()
-        deadline = time.monotonic() + 5
-        while server.request_counts["/calls"] == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(
+            lambda: server.request_counts["/calls"] > 0, "slow /calls request", 5, interval=0.01
+        )
         server.stop()
         caller.join(timeout=10)
     assert not caller.is_alive()

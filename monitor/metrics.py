@@ -45,7 +45,13 @@ from monitor.alerts import AlertState
 from monitor.clock import Clock
 from monitor.models import LATENCY_METRICS, Call, Overview
 from monitor.notify.outbox import DeliveryEvent
-from monitor.telepath.client import ClientEvent, PaginationStopped, RecordSkipped, RequestRecord
+from monitor.telepath.client import (
+    ClientEvent,
+    HeaderIgnored,
+    PaginationStopped,
+    RecordSkipped,
+    RequestRecord,
+)
 from monitor.windows import CallWindows, WindowView
 
 #: Label value of each latency metric: ai_latency_ms → ai.
@@ -329,6 +335,23 @@ class MonitorMetrics:
             ["endpoint", "reason"],
             registry=r,
         )
+        self.headers_ignored = Counter(
+            "telepath_monitor_rate_limit_headers_ignored",
+            "X-RateLimit-* headers ignored because their value was not a usable number.",
+            ["endpoint", "header"],
+            registry=r,
+        )
+        self.late_calls = Counter(
+            "telepath_monitor_late_calls",
+            "Calls found only by a sweep of poll.overlap: longer than any call the fast "
+            "path allowed for.",
+            registry=r,
+        )
+        self.calls_in_progress = Gauge(
+            "telepath_calls_in_progress",
+            "Calls the API listed as still in progress at the last poll (not yet ingested).",
+            registry=r,
+        )
         self.pagination_stopped = Counter(
             "telepath_monitor_pagination_stopped",
             "Page walks ended early to protect against a misbehaving API, by reason.",
@@ -445,6 +468,8 @@ class MonitorMetrics:
             self.records_skipped.labels(event.endpoint, event.reason).inc()
         elif isinstance(event, PaginationStopped):
             self.pagination_stopped.labels(event.endpoint, event.reason).inc()
+        elif isinstance(event, HeaderIgnored):
+            self.headers_ignored.labels(event.endpoint, event.header).inc()
 
     def on_delivery(self, event: DeliveryEvent) -> None:
         """Listener for :class:`~monitor.notify.outbox.DeliveryWorker`."""

@@ -322,9 +322,19 @@ class Poll(_Frozen):
     overview_every: Duration = timedelta(seconds=60)
     #: How far back the first sync reads.
     backfill: Duration = timedelta(hours=1)
-    #: Each sync re-reads this much before the watermark, to catch records that arrive late.
+    #: The most a poll re-reads before the watermark: polls reach back as far as the
+    #: longest recent call, a sweep all of it. Default 10m, at most an explicit backfill.
     overlap: Duration = timedelta(minutes=10)
+    #: How often a poll reads the whole overlap, for calls longer than any seen.
+    sweep_every: Duration = timedelta(minutes=5)
     max_pages: int = Field(default=500, ge=1)
+
+    @model_validator(mode="after")
+    def _default_overlap_yields(self) -> Poll:
+        # A default never contradicts what the user wrote: `backfill: 5m` alone caps it.
+        if "overlap" not in self.model_fields_set and self.overlap > self.backfill:
+            object.__setattr__(self, "overlap", self.backfill)
+        return self
 
 
 class Export(_Frozen):
@@ -909,13 +919,14 @@ class _Loader:
             if spec.source == "calls" and poll is not None:
                 self._check_window(("rules", i), spec, poll, defaults)
         if poll is not None and poll.overlap > poll.backfill:
-            # Polls never read further back than the backfill, so the overlap would be
-            # cut silently and calls longer than the backfill missed.
+            # Both were written (a default overlap yields to the backfill): polls never
+            # read further back than the backfill, so calls longer would be missed.
             where = ("poll", "overlap") if ("poll", "overlap") in self.pos.values else ("poll",)
             self._at(
                 self.pos.values.get(where, self.pos.values[()]),
-                "poll.overlap is longer than poll.backfill; polls never read further back "
-                "than the backfill, so make the backfill at least as long",
+                f"poll.overlap is longer than poll.backfill ({format_duration(poll.overlap)} > "
+                f"{format_duration(poll.backfill)}); polls never read further back than the "
+                "backfill, so make the backfill at least as long",
             )
 
     def _check_notify(self, loc: Loc, notifiers: set[str]) -> None:

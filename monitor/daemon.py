@@ -144,6 +144,8 @@ class Daemon:
             self.clock,
             backfill=config.poll.backfill,
             overlap=config.poll.overlap,
+            margin=config.poll.calls_every,
+            sweep_every=config.poll.sweep_every,
             lock=self.lock,
             on_new_calls=self.metrics.on_new_calls,
         )
@@ -256,6 +258,7 @@ class Daemon:
         running = self.scheduler.running
         if running:
             log.info("stopping: waiting for running polls to finish")
+            self.client.cancel()  # a slow response must not hold up the shutdown
             self.scheduler.shutdown(wait=True)
         self.delivery_threads.stop()
         close_senders(self.senders)
@@ -291,6 +294,8 @@ class Daemon:
         self.metrics.sync_duration.observe(took)
         self._note_slow_poll(took)
         self.metrics.duplicates.inc(result.duplicates)
+        self.metrics.late_calls.inc(result.late)
+        self.metrics.calls_in_progress.set(result.in_progress)
         log.debug(
             "synced /calls: %d new, %d duplicates, %d skipped in %d pages",
             result.new, result.duplicates, result.skipped, result.pages,
@@ -475,6 +480,7 @@ class Daemon:
         self.metrics.cap.limit = config.export.max_trunks
         self.client.max_pages = config.poll.max_pages
         self.sync.backfill, self.sync.overlap = config.poll.backfill, config.poll.overlap
+        self.sync.margin, self.sync.sweep_every = config.poll.calls_every, config.poll.sweep_every
         self._overview_fields = {str(k): v for k, v in config.overview_fields.items()}
         old, self.config = self.config, config
         old_poll = old.poll

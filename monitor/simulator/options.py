@@ -116,6 +116,9 @@ class SimulatorOptions:
     order: Literal["newest", "oldest"] = "newest"
     #: Latencies in list items: ``flat`` at top level or ``nested`` under ``metrics``.
     latency_layout: Literal["flat", "nested"] = "flat"
+    #: List calls from their start, not their end: those still going are ``in_progress``,
+    #: with no end time and partial latencies (the API reference does not rule it out).
+    list_in_progress: bool = False
     #: Requests per clock minute before 429; None disables the limit (benchmarks).
     rate_limit_per_minute: int | None = 6000
     #: Also send ``Retry-After`` with a 429 (the real API documents none).

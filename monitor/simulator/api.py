@@ -154,13 +154,14 @@ class SimulatorApp:
         if limit is None:
             return True, ()
         seconds = now.timestamp()
-        window = math.floor(seconds / 60)
+        phase = self.options.rate_window_phase
+        window = math.floor((seconds - phase) / 60)
         if window != self._window:
             self._window, self._used = window, 0
         allowed = self._used < limit
         if consume and allowed:
             self._used += 1
-        reset = (window + 1) * 60
+        reset = (window + 1) * 60 + phase
         headers = [
             ("X-RateLimit-Limit", str(limit)),
             ("X-RateLimit-Remaining", str(limit - self._used)),

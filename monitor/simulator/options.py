@@ -123,6 +123,9 @@ class SimulatorOptions:
     rate_limit_per_minute: int | None = 6000
     #: Also send ``Retry-After`` with a 429 (the real API documents none).
     retry_after_header: bool = False
+    #: Rate windows are clock minutes shifted by this many seconds (0..59), so a test can
+    #: place a window's end a few seconds ahead instead of waiting for the next minute.
+    rate_window_phase: int = 0
     #: Address to listen on; loopback unless you mean otherwise.
     host: str = "127.0.0.1"
     #: Port to listen on; 0 picks a free one (see ``SimulatorServer.url``).
@@ -149,6 +152,8 @@ class SimulatorOptions:
             raise ValueError("order must be 'newest' or 'oldest'")
         if self.latency_layout not in ("flat", "nested"):
             raise ValueError("latency_layout must be 'flat' or 'nested'")
+        if not 0 <= self.rate_window_phase < 60:
+            raise ValueError("rate_window_phase must be between 0 and 59 seconds")
         if self.rate_limit_per_minute is not None and self.rate_limit_per_minute < 1:
             raise ValueError("rate_limit_per_minute must be at least 1 (or None for no limit)")
         if not 0 <= self.port <= 65535:

@@ -372,6 +372,8 @@ class TelepathClient:
                     rng=self._rng,
                 )
             elapsed = self._clock.monotonic() - started
+            if self._cancelled.is_set():
+                raise failure  # shutting down: no retry
             if attempt >= self._retry.max_attempts or elapsed + delay > self._retry.max_total:
                 failure.message = f"{failure.message} (gave up after {attempt} attempts)"
                 raise failure

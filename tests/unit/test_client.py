@@ -571,3 +571,17 @@ def test_a_skipped_record_is_reported_once_however_often_it_is_reread():
         ("missing_id", None),
         ("missing_id", None),
     ]
+
+
+def test_a_cancelled_client_does_not_wait_to_retry():
+    clock = ManualClock(T0)
+    client: TelepathClient
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        client.cancel()
+        return httpx.Response(503)
+
+    client = make_client(handler, clock=clock, retry=RetryPolicy(max_attempts=5))
+    with pytest.raises(ServerError):
+        list(client.iter_calls())
+    assert clock.sleeps == []

@@ -475,12 +475,13 @@ def bench_design(scale: int, tmp: Path) -> None:
         )
 
     # (b) 1,000 calls/min, log-normal durations (median 3 min, sigma 0.4) plus a 25-minute
-    # call every 10 minutes from NOW-5m; polls every 30 s; poll.overlap 30m to reach them.
+    # call every 10 minutes from NOW-3m30s (ending between two sweeps); polls every 30 s;
+    # poll.overlap 30m to reach them.
     span_b = timedelta(minutes=40 // scale or 4)
     calls_b = [(t, t + rng.lognormvariate(math.log(180), 0.4)) for t in arrivals(1000 / 60, span_b)]
     longest_normal = max(end - start for start, end in calls_b)
     for k in range(int(span_b / timedelta(minutes=10)) + 1):
-        start = (NOW - timedelta(minutes=5) + timedelta(minutes=10 * k)).timestamp()
+        start = (NOW - timedelta(minutes=3, seconds=30) + timedelta(minutes=10 * k)).timestamp()
         calls_b.append((start, start + 25 * 60))
     polls_b = int(span_b / timedelta(seconds=30))
     print(

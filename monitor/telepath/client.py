@@ -469,12 +469,18 @@ class TelepathClient:
         raise error
 
     def _read_body(self, response: httpx.Response, endpoint: str, sent: float) -> bytes:
-        """The decoded body, within :data:`MAX_BODY_BYTES` and the request's deadline."""
+        """The decoded body, within :data:`MAX_BODY_BYTES` and the request's deadline.
+
+        An error response's body only adds words to the error: past the bound it is cut,
+        and the status still decides what the error is.
+        """
         chunks: list[bytes] = []
         size = 0
         for chunk in response.iter_bytes():
             size += len(chunk)
             chunks.append(chunk)
+            if size > MAX_BODY_BYTES and not response.is_success:
+                break
             if size > MAX_BODY_BYTES:
                 raise _BodyRefused(
                     "malformed",

@@ -585,3 +585,10 @@ def test_a_cancelled_client_does_not_wait_to_retry():
     with pytest.raises(ServerError):
         list(client.iter_calls())
     assert clock.sleeps == []
+
+
+def test_an_oversized_error_body_still_gives_the_error_of_its_status():
+    body = b"x" * (MAX_BODY_BYTES + 10)
+    client = make_client(lambda r: httpx.Response(404, content=body), retry=ONCE)
+    with pytest.raises(RequestRejected, match="HTTP 404"):
+        list(client.iter_calls())

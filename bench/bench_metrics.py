@@ -99,11 +99,9 @@ def build(
     for endpoint in ("/calls", "/analytics/overview"):
         metrics.on_client_event(RequestRecord(endpoint, "ok", 200, 0.05, 1, 5900, 6000))
         metrics.on_sync(endpoint, ok=True, at=NOW)
-    metrics.set_overview(
-        Overview(
-            fetched_at=NOW,
-            values={"ai_latency_ms": 480.0, "carrier_lag_ms": 85.0, "call_count": 900.0},
-        )
+    metrics.overview = lambda: Overview(
+        fetched_at=NOW,
+        values={"ai_latency_ms": 480.0, "carrier_lag_ms": 85.0, "call_count": 900.0},
     )
     gc.collect()
     started = time.perf_counter()

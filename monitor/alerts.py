@@ -16,6 +16,11 @@ alert to inactive with ``resolved_at`` set; the next breach starts a new instanc
 new ``alert_id``. Decisions where the behaviour is a choice:
 
 - Severity is the most severe threshold breached, critical over warning.
+- Hysteresis between severities: a critical alert falls back to warning only once the
+  value no longer breaches the de-escalation level, halfway between ``warning`` and
+  ``critical`` (for ``op: >`` with warning 700 and critical 1000: at 850 or below). A
+  value hovering at the critical threshold stays critical instead of sending an
+  escalate/de-escalate pair at every poll; escalation is at the threshold itself.
 - Hysteresis: with ``recovery`` set, a firing alert clears only once the value no longer
   breaches ``recovery`` under the rule's own ``op`` (for ``>``: value <= recovery; for
   ``>=``: value < recovery; mirrored for ``<``/``<=``). Between ``recovery`` and the
@@ -27,7 +32,12 @@ new ``alert_id``. Decisions where the behaviour is a choice:
 - No data, ``no_data: resolve``: firing resolves (value None), pending goes inactive.
 - A (rule, group) that had state but no observation this step (a trunk that vanished
   from the windows) counts as no data. An inactive one is simply forgotten.
+- A kept rule whose ``per`` or trunk filters changed (config reload) no longer watches
+  some of its groups: those resolve at the next step (reason "no longer watched"), a
+  pending one goes inactive silently. They do not wait for ``no_data``.
 - ``sync_ok=False``: our own failure, not the calls'. Nothing moves and nothing is sent.
+  ``hold_rules`` does the same for some rules only (overview rules while polling the
+  overview fails): their alerts keep their state and send nothing.
 - Repeats are timed from the last notification of any kind (firing, escalation, repeat).
 """
 
@@ -42,7 +52,7 @@ from monitor.config import Links, Rule, Severity
 from monitor.models import Call
 from monitor.rules import Observation
 
-__all__ = ["AlertEngine", "AlertState", "Intent", "IntentKind", "State"]
+__all__ = ["Advance", "AlertEngine", "AlertState", "Intent", "IntentKind", "State"]
 
 State = Literal[
     "inactive",  # the condition is false, unknown, or the alert was resolved: nothing is open
@@ -53,6 +63,8 @@ IntentKind = Literal["firing", "escalated", "deescalated", "repeat", "resolved"]
 Key = tuple[str, str | None]
 #: Why an alert's notifications are held: (rule, group, every state) -> reason or None.
 Quiet = Callable[[Rule, str | None, Sequence["AlertState"]], str | None]
+#: The reason a group resolves when its rule no longer watches it.
+NOT_WATCHED = "no longer watched by the rule (its per or trunk filters changed)"
 
 _TIMES = ("pending_since", "started_at", "last_notified_at", "resolved_at")
 _T = TypeVar("_T")
@@ -232,21 +244,31 @@ class Intent:
         return self.links.get("trunk")
 
 
+@dataclass(frozen=True)
+class Advance:
+    """What one step decided: the notifications to send, and those held with the reason."""
+
+    intents: list[Intent]
+    held: list[tuple[Intent, str]]
+
+
 class AlertEngine:
     """Holds every alert's state and advances them one evaluation at a time.
 
     Args:
         links: drill-down URL templates for intents.
         states: states saved by a previous run; the alerts continue where they were.
+        rules: the configured rules, so groups that are not observed (vanished trunks,
+            trunks a changed filter dropped) are judged by their rule from the first step.
     """
 
-    def __init__(self, links: Links, states: Iterable[AlertState] = ()) -> None:
+    def __init__(
+        self, links: Links, states: Iterable[AlertState] = (), rules: Iterable[Rule] = ()
+    ) -> None:
         self._links = links
         self._states: dict[Key, AlertState] = {s.key: replace(s) for s in states}
         # The latest Rule seen per name: vanished groups still need theirs.
-        self._rules: dict[str, Rule] = {}
-        #: The notifications the last step held back, with the reason.
-        self.held: list[tuple[Intent, str]] = []
+        self._rules: dict[str, Rule] = {r.name: r for r in rules}
 
     def states(self) -> list[AlertState]:
         """Copies of every state, sorted by (rule, group), for persistence and display."""
@@ -270,6 +292,18 @@ class AlertEngine:
         sync_ok: bool = True,
         quiet: Quiet | None = None,
     ) -> list[Intent]:
+        """:meth:`advance`, keeping only the notifications to send."""
+        return self.advance(observations, now, sync_ok=sync_ok, quiet=quiet).intents
+
+    def advance(
+        self,
+        observations: Sequence[Observation],
+        now: datetime,
+        *,
+        sync_ok: bool = True,
+        quiet: Quiet | None = None,
+        hold_rules: Iterable[str] = (),
+    ) -> Advance:
         """Advance every alert to ``now``; return the notifications to send, in order.
 
         Args:
@@ -277,20 +311,22 @@ class AlertEngine:
             now: the evaluation time, timezone-aware.
             sync_ok: False when the API could not be reached: every alert holds.
             quiet: says why an alert's notifications are held (silence, maintenance,
-                inhibition), given the states after this step; held notifications are
-                not returned but listed in :attr:`held`, and a held firing alert is
-                announced once ``quiet`` lets it go (a ``firing`` intent, or ``repeat``
-                if it was announced before being held).
+                inhibition), given the states after this step; held notifications come
+                back in :attr:`Advance.held`, and a held firing alert is announced once
+                ``quiet`` lets it go (a ``firing`` intent, or ``repeat`` if it was
+                announced before being held).
+            hold_rules: rules whose alerts hold this step, as if ``sync_ok`` were False
+                for them alone (their source could not be read).
 
         Raises:
             ValueError: ``now`` is naive.
         """
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
-        self.held = []
         if not sync_ok:
-            return []
-        seen = {obs.key: obs for obs in observations}
+            return Advance([], [])
+        holding = set(hold_rules)
+        seen = {obs.key: obs for obs in observations if obs.rule.name not in holding}
         intents: list[Intent] = []
         for key, obs in seen.items():
             self._rules[obs.rule.name] = obs.rule
@@ -299,12 +335,23 @@ class AlertEngine:
         for key in sorted(self._states.keys() - seen.keys(), key=_sort_key):
             state = self._states[key]
             rule = self._rules.get(state.rule)
+            if state.rule in holding:
+                continue
             if state.state == "inactive":
                 del self._states[key]
+            elif rule is not None and not rule.watches(state.group):
+                intents += self._unwatched(state, rule, now)
             elif rule is not None:  # unknown until its rule is observed again: hold
                 missing = Observation(rule, state.group, None, 0, "no longer observed")
                 intents += self._advance(state, missing, now)
         return self._quiet(intents, seen, now, quiet)
+
+    def _unwatched(self, st: AlertState, rule: Rule, now: datetime) -> list[Intent]:
+        """Close an alert whose group its rule no longer watches (changed on reload)."""
+        if st.state != "firing":
+            st.state, st.severity, st.pending_since = "inactive", None, None
+            return []
+        return self._resolve(st, Observation(rule, st.group, None, 0, NOT_WATCHED), now)
 
     def _quiet(
         self,
@@ -312,9 +359,10 @@ class AlertEngine:
         seen: Mapping[Key, Observation],
         now: datetime,
         quiet: Quiet | None,
-    ) -> list[Intent]:
+    ) -> Advance:
         states = list(self._states.values())
         out: list[Intent] = []
+        held: list[tuple[Intent, str]] = []
         for intent in intents:
             st = self._states[(intent.rule.name, intent.group)]
             reason = None
@@ -322,7 +370,7 @@ class AlertEngine:
                 reason = quiet(intent.rule, intent.group, states)
             if reason is not None:
                 st.held = reason
-                self.held.append((intent, reason))
+                held.append((intent, reason))
                 continue
             if intent.kind != "resolved":
                 st.held, st.announced = None, True
@@ -336,7 +384,7 @@ class AlertEngine:
             kind: IntentKind = "repeat" if waiting.announced else "firing"
             waiting.held, waiting.announced, waiting.last_notified_at = None, True, now
             out.append(self._intent(kind, waiting, seen[key], now))
-        return out
+        return Advance(out, held)
 
     # -- transitions -------------------------------------------------------------------
 
@@ -373,6 +421,8 @@ class AlertEngine:
     ) -> list[Intent]:
         rule = obs.rule
         st.peak_value = _more_severe(rule, st.peak_value, value)
+        if st.severity == "critical" and severity != "critical" and _stays_critical(rule, value):
+            severity = "critical"
         if severity is None:
             levels = rule.thresholds()
             if rule.recovery is None or not levels or not rule.breaches(value, rule.recovery):
@@ -464,6 +514,13 @@ def _severity(rule: Rule, value: float) -> Severity | None:
         if rule.breaches(value, threshold):
             return severity
     return None
+
+
+def _stays_critical(rule: Rule, value: float) -> bool:
+    """Whether a critical alert's value still breaches the de-escalation level."""
+    if rule.warning is None or rule.critical is None:
+        return False
+    return rule.breaches(value, (rule.warning + rule.critical) / 2)
 
 
 def _threshold(rule: Rule, severity: Severity) -> float | None:

@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import signal
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
 from monitor import __version__
 from monitor.errors import MonitorError, SettingsError
+from monitor.lifecycle import ConfigWatcher, load_config_file, wait_for_stop_signal
 from monitor.logs import configure_logging, register_secret
 from monitor.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from monitor.alerts import AlertState
-    from monitor.config import Config
-    from monitor.daemon import Daemon
-    from monitor.rules import Observation
+    pass
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -60,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulate(commands)
     _add_demo(commands)
     _add_backtest(commands)
+    _add_report(commands)
     return parser
 
 
@@ -93,45 +88,6 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         daemon.stop()
     return 0
-
-
-class ConfigWatcher:
-    """Reloads the config on SIGHUP or when the file's mtime changes.
-
-    An invalid new config is refused: its problems are logged, the old rules stay in
-    force, and ``telepath_monitor_config_reloads_total{result="error"}`` counts it.
-    """
-
-    def __init__(self, path: Path, daemon: Daemon) -> None:
-        self.path = path
-        self.daemon = daemon
-        self._mtime = self._stat()
-
-    def _stat(self) -> float | None:
-        try:
-            return self.path.stat().st_mtime
-        except OSError:
-            return None
-
-    def tick(self, hup: bool) -> None:
-        mtime = self._stat()
-        if hup or mtime != self._mtime:
-            self._mtime = mtime
-            self.reload("SIGHUP" if hup else "file change")
-
-    def reload(self, why: str) -> bool:
-        from monitor.errors import ConfigError
-
-        log = logging.getLogger("monitor.reload")
-        try:
-            config = load_config_file(self.path)
-        except ConfigError as exc:
-            log.error("config reload (%s) refused, the old config stays in force:\n%s", why, exc)
-            self.daemon.metrics.config_reloads.labels("error").inc()
-            return False
-        self.daemon.apply_config(config)
-        self.daemon.metrics.config_reloads.labels("ok").inc()
-        return True
 
 
 # --- silence ---------------------------------------------------------------------------
@@ -309,8 +265,9 @@ def _add_once(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "once",
         help="one sync and one evaluation, printed as a table",
         description="Sync once and evaluate every rule; print each rule and group with its "
-        "value, thresholds and state. Alert states are read from the state DB but not "
-        "changed, and nothing is sent unless --notify.",
+        "value, thresholds and state. Works on a copy of the state DB, so a running "
+        "daemon's state is never changed; nothing is sent unless --notify (silences, "
+        "maintenance windows and inhibition apply).",
     )
     _add_settings_flags(parser, *ONCE_SETTINGS)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -322,62 +279,27 @@ def _once(args: argparse.Namespace) -> int:
     import json
 
     from monitor.daemon import Daemon
+    from monitor.once import ONCE_COLUMNS, once_report, state_db_copy
 
     settings = settings_from(args, *ONCE_SETTINGS)
     settings.require_api_key()
-    daemon = Daemon(settings, load_config_file(settings.config))
-    try:
-        now, rows = once_report(daemon, notify=args.notify)
-    finally:
-        daemon.stop()
+    config = load_config_file(settings.config)
+    # A copy of the state DB: a running daemon's own state is never written.
+    with state_db_copy(settings.state_db) as copy:
+        daemon = Daemon(settings.model_copy(update={"state_db": copy}), config)
+        try:
+            now, rows = once_report(daemon, notify=args.notify)
+        finally:
+            daemon.stop()
     if args.json:
         print(json.dumps({"evaluated_at": now.isoformat(), "rules": rows}, indent=2))
     else:
-        _print_table(rows)
+        _print_table(rows, ONCE_COLUMNS)
     return 0
 
 
-def once_report(
-    daemon: Daemon, *, notify: bool = False
-) -> tuple[datetime, list[dict[str, object]]]:
-    """One sync and one evaluation on a copy of the stored alert states (never saved)."""
-    from monitor.alerts import AlertEngine
-
-    daemon.sync.restore()
-    daemon.poll_overview()
-    daemon.sync.poll()
-    now = daemon.clock.now()
-    observations = daemon.observe(now)
-    engine = AlertEngine(daemon.config.links, daemon.engine.states())
-    intents = engine.step(observations, now)
-    if notify and intents:
-        daemon.send_now(intents)
-    return now, [_once_row(o, engine.get(o.rule.name, o.group)) for o in observations]
-
-
-def _once_row(observation: Observation, state: AlertState | None) -> dict[str, object]:
-    rule = observation.rule
-    return {
-        "rule": rule.name,
-        "group": observation.group or "account",
-        "metric": rule.metric if rule.stat is None else f"{rule.metric} {rule.stat}",
-        "value": observation.value,
-        "op": rule.op,
-        "warning": rule.warning,
-        "critical": rule.critical,
-        "state": state.display_state if state else "inactive",
-        "severity": state.severity if state else None,
-        "calls": observation.calls,
-        "note": observation.reason,
-    }
-
-
-ONCE_COLUMNS = ["rule", "group", "metric", "value", "op", "warning", "critical", "state",
-                "severity", "calls", "note"]  # fmt: skip
-
-
 def _print_table(
-    rows: list[dict[str, object]], headers: list[str] = ONCE_COLUMNS, empty: str = "(no rules)"
+    rows: list[dict[str, object]], headers: list[str], empty: str = "(no rules)"
 ) -> None:
     cells = [[_cell(row[h]) for h in headers] for row in rows]
     widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(headers)]
@@ -447,46 +369,6 @@ def settings_from(args: argparse.Namespace, *names: str) -> Settings:
         register_secret(settings.api_key.get_secret_value())
     configure_logging(settings.logging_level, settings.log_format)
     return settings
-
-
-def load_config_file(path: Path) -> Config:
-    """Load a config and register its secrets for redaction before anything logs."""
-    from monitor.config import load_config
-
-    config = load_config(path)
-    for secret in config.secrets():
-        register_secret(secret)
-    return config
-
-
-def wait_for_stop_signal(on_tick: Callable[[bool], None] | None = None) -> None:
-    """Block until SIGINT or SIGTERM; handlers only set flags.
-
-    ``on_tick(hup)`` runs about twice a second on the main thread, ``hup`` telling
-    whether SIGHUP arrived since the last tick.
-    """
-    stop = threading.Event()
-    hup = threading.Event()
-
-    def handle_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    def handle_hup(signum: int, frame: FrameType | None) -> None:
-        hup.set()
-
-    handlers = {signal.SIGINT: handle_stop, signal.SIGTERM: handle_stop}
-    if on_tick is not None:
-        handlers[signal.SIGHUP] = handle_hup
-    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
-    try:
-        while not stop.wait(0.5):
-            if on_tick is not None:
-                got_hup = hup.is_set()
-                hup.clear()
-                on_tick(got_hup)
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 # --- simulate ----------------------------------------------------------------------------
@@ -790,3 +672,23 @@ def _backtest(args: argparse.Namespace) -> int:
         if args.report is not None:
             print(f"\nreport written to {args.report}")
     return 0
+
+
+# --- report ------------------------------------------------------------------------------
+
+REPORT_SETTINGS = ("api_url", "state_db", "log_level", "log_format")
+
+
+def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from monitor.reports.command import DESCRIPTION, HELP, add_arguments
+
+    parser = commands.add_parser("report", help=HELP, description=DESCRIPTION)
+    add_arguments(parser)
+    _add_settings_flags(parser, *REPORT_SETTINGS)
+    parser.set_defaults(handler=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from monitor.reports.command import run_report
+
+    return run_report(args, settings_from(args, *REPORT_SETTINGS))

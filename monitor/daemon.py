@@ -12,33 +12,39 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 import httpx
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from monitor.alerts import AlertEngine, AlertState, Intent
+from monitor.alerts import AlertState, Intent
 from monitor.clock import Clock, SystemClock
-from monitor.config import Config, Rule
+from monitor.config import Config
 from monitor.errors import ApiError, AuthError, DeliveryError
 from monitor.heartbeat import HeartbeatPinger, heartbeat_health
 from monitor.metrics import MonitorMetrics
 from monitor.models import Overview
 from monitor.notify.alertmanager import AlertmanagerSender, FiringAlert
-from monitor.notify.base import Sender
-from monitor.notify.outbox import (
-    DeliveryThreads,
-    DeliveryWorker,
-    group_flags,
-    notifications_for,
-)
+from monitor.notify.base import Notification, Sender
+from monitor.notify.outbox import DeliveryThreads, DeliveryWorker, group_flags
 from monitor.notify.senders import build_senders, close_senders
+from monitor.pipeline import (
+    SYNC_FAILING,
+    StepResult,
+    Sync,
+    quiet_policy,
+    step,
+    sync_failing_rule,
+    window_retention,
+)
 from monitor.quiet import QuietPolicy
-from monitor.rules import Observation, evaluate
+from monitor.reports.jobs import HistoryJobs
+from monitor.rules import Observation
 from monitor.server import MetricsServer
 from monitor.settings import Settings, parse_listen
-from monitor.status import status_page
+from monitor.status import StatusSnapshot, render, snapshot
 from monitor.store import StateStore
 from monitor.sync import CallSync, SyncHealth
 from monitor.telepath.client import TelepathClient, build_http_client
@@ -48,7 +54,7 @@ log = logging.getLogger(__name__)
 
 #: /readyz fails when no sync succeeded for this many poll intervals (at least a minute).
 READY_INTERVALS = 3
-SYNC_FAILING = "monitor-sync-failing"
+__all__ = ["SYNC_FAILING", "Daemon", "sync_failing_rule", "window_retention"]
 
 
 def _log_intent(intent: Intent, *, held: str | None = None) -> None:
@@ -65,33 +71,6 @@ def _log_intent(intent: Intent, *, held: str | None = None) -> None:
 
 def _pinger(config: Config) -> HeartbeatPinger | None:
     return None if config.heartbeat is None else HeartbeatPinger(config.heartbeat)
-
-
-def sync_failing_rule(config: Config) -> Rule:
-    """The daemon's own alert: value = seconds /calls has been failing."""
-    spec = config.sync_failing
-    threshold = spec.after.total_seconds()
-    return Rule(
-        name=SYNC_FAILING,
-        summary="telepath-monitor cannot read the Telepath API; latency alerts are on hold",
-        metric="call_count",
-        per="account",
-        op=">=",
-        min_calls=0,
-        warning=threshold if spec.severity == "warning" else None,
-        critical=threshold if spec.severity == "critical" else None,
-        repeat=config.defaults.repeat,
-        notify=spec.notify,
-        labels={"source": "telepath-monitor"},
-        **{"for": timedelta(0)},
-    )
-
-
-def window_retention(config: Config) -> timedelta:
-    """How long calls must be kept: the longest window any rule or the export asks for."""
-    windows = [config.export.window]
-    windows += [rule.window for rule in config.rules if rule.source == "calls"]
-    return max(windows)
 
 
 class Daemon:
@@ -121,6 +100,8 @@ class Daemon:
         api_key = settings.require_api_key()
         self.store = StateStore(settings.state_db)
         self.windows = CallWindows(window_retention(config))
+        #: The latest /analytics/overview, None before the first one.
+        self.overview: Overview | None = None
         self.metrics = MonitorMetrics(
             self.windows,
             self.lock,
@@ -128,6 +109,9 @@ class Daemon:
             export_window=config.export.window,
             max_trunks=config.export.max_trunks,
             sync_watermark=lambda: self.sync.watermark,
+            alert_states=self.alert_states,
+            outbox_stats=lambda: self.store.outbox_stats(self.clock.now()),
+            overview=lambda: self.overview,
         )
         self.client = TelepathClient(
             http or build_http_client(settings.api_url, timeout=settings.api_timeout),
@@ -151,26 +135,32 @@ class Daemon:
         )
         self._overview_fields = {str(k): v for k, v in config.overview_fields.items()}
         self.known_trunks: set[str] = set()
-        states = self._load_states()
-        self.engine = AlertEngine(config.links, [s for s in states if s.rule != SYNC_FAILING])
-        self.self_engine = AlertEngine(config.links, [s for s in states if s.rule == SYNC_FAILING])
-        self.metrics.alert_states = self.alert_states
-        self.metrics.outbox_stats = lambda: self.store.outbox_stats(self.clock.now())
+        #: Every alert's state, the sync-failing alert's included; replaced by each step.
+        self.states: list[AlertState] = self._load_states()
         self._console = console
         self.senders: dict[str, Sender] = build_senders(
             config.notifiers, self.clock, self.store, console=console
         )
         self.delivery = self._worker()
         self.delivery_threads = DeliveryThreads(self.delivery)
+        self.history = HistoryJobs(
+            self.store, lambda: self.config, lambda: self.delivery_threads.wake()
+        )
         self.heartbeat_pinger = _pinger(config)
         self._slow_polls = False
         #: The last evaluation's observations by (rule, group), for the status page.
         self.latest: dict[tuple[str, str | None], Observation] = {}
+        #: The latest pipeline step's whole result (None before the first).
+        self.last_step: StepResult | None = None
         self.calls_health = SyncHealth()
         self.overview_health = SyncHealth()
         host, port = parse_listen(settings.listen)
         self.server = MetricsServer(
-            host, port, self.metrics.render, self.readiness, status_page=lambda: status_page(self)
+            host,
+            port,
+            self.metrics.render,
+            self.readiness,
+            status_page=lambda: render(self.status_snapshot()),
         )
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -200,7 +190,12 @@ class Daemon:
     def alert_states(self) -> list[AlertState]:
         """Every alert's state; under the lock, as evaluations change them on another thread."""
         with self.lock:
-            return self.engine.states() + self.self_engine.states()
+            return list(self.states)
+
+    def state(self, rule: str, group: str | None) -> AlertState | None:
+        """One alert's state, or None when nothing is known of it."""
+        with self.lock:
+            return next((s for s in self.states if s.key == (rule, group)), None)
 
     def start(self) -> None:
         """Restore state, serve /metrics, and start polling (the first poll at once)."""
@@ -224,6 +219,11 @@ class Daemon:
         self._schedule_alertmanager()
         self._schedule_heartbeat()
         self.scheduler.add_job(self.prune_outbox, "interval", hours=1, id="prune-outbox")
+        self.scheduler.add_job(self.prune_silences, "interval", hours=1, id="prune-silences")
+        self.scheduler.add_job(
+            lambda: self.history.tick(self.clock.now()), "interval", minutes=1,
+            id="history", next_run_time=now,
+        )  # fmt: skip
         self.scheduler.start()
 
     def _schedule_heartbeat(self) -> None:
@@ -288,6 +288,7 @@ class Daemon:
             return
         now = self.clock.now()
         self.calls_health.record_success(now)
+        self.history.polled(result.since, now, result.gap)
         self.evaluate(sync_ok=True)
         self.metrics.on_sync("/calls", ok=True, at=now)
         took = self.clock.monotonic() - started
@@ -333,89 +334,79 @@ class Daemon:
             )
         self.overview_health.record_success(overview.fetched_at)
         self.metrics.on_sync("/analytics/overview", ok=True, at=overview.fetched_at)
-        self.metrics.set_overview(overview)
-
-    @property
-    def overview(self) -> Overview | None:
-        return self.metrics.overview
+        with self.lock:
+            self.overview = overview
 
     # --- evaluation --------------------------------------------------------------------
 
-    def observe(self, now: datetime) -> list[Observation]:
-        """Every rule's observation at ``now`` (also used by ``once``)."""
-        with self.lock:
-            self.known_trunks.update(self.windows.trunks())
-            known = self.known_trunks | {
-                s.group for s in self.engine.states() if s.group and s.state != "inactive"
-            }
-            return evaluate(self.config.rules, self.windows, self.overview, now, known_trunks=known)
-
     def evaluate(self, *, sync_ok: bool) -> list[Intent]:
-        """Step the alerts after a poll; while the API fails every rule holds its state.
+        """Step the alerts after a poll (:func:`monitor.pipeline.step`) and commit;
+        return the intents sent (the whole result is kept in :attr:`last_step`).
 
-        The daemon's own sync-failing alert is stepped on its own engine, so it can move
-        while the rules hold. States are saved before the intents go out.
+        Under the lock from the step to the commit, so scrapes, the status page and a
+        config reload (:meth:`apply_config`, which takes the same lock) see the states
+        either before the step or after its commit, never between. A step that fails
+        unexpectedly is logged and changes nothing.
         """
         now = self.clock.now()
         started = self.clock.monotonic()
-        intents: list[Intent] = []
         try:
-            policy = self.quiet_policy(now)
-
-            def quiet(rule: Rule, group: str | None, states: Sequence[AlertState]) -> str | None:
-                return policy.reason(rule, group, states, now)
-
-            held: list[tuple[Intent, str]] = []
-            # Under the lock: scrapes and the status page read the states meanwhile.
             with self.lock:
+                result = self.run_step(now, sync_ok=sync_ok)
+                states = [s.to_dict() for s in result.states]
+                self.store.save_alert_states(states, result.notifications)
+                self.states, self.last_step = result.states, result
                 if sync_ok:
-                    observations = self.observe(now)
-                    self.latest = {o.key: o for o in observations}
-                    intents += self.engine.step(observations, now, quiet=quiet)
-                    held += self.engine.held
-                intents += self.self_engine.step([self._sync_failing(now)], now, quiet=quiet)
-                held += self.self_engine.held
-            notifications = notifications_for(intents, group_flags(self.senders), now)
-            self.store.save_alert_states([s.to_dict() for s in self.alert_states()], notifications)
+                    self.latest = {o.key: o for o in result.observations}
+                self.history.alerts_moved([*result.intents, *(i for i, _ in result.held)])
         except Exception:
             log.exception("evaluating rules failed unexpectedly")
             return []
         self.metrics.rule_evaluation.observe(self.clock.monotonic() - started)
-        for intent in intents:
+        for intent in result.intents:
             _log_intent(intent)
-        for intent, reason in held:
+        for intent, reason in result.held:
             _log_intent(intent, held=reason)
             self.metrics.notifications_held.labels(reason.split(" ", 1)[0]).inc()
-        if notifications:
+        if result.notifications:
             self.delivery_threads.wake()
-        return intents
+        return result.intents
+
+    def run_step(self, now: datetime, *, sync_ok: bool) -> StepResult:
+        """One pipeline step on the daemon's config, windows and states; nothing is saved
+        (``evaluate`` commits the result, ``once`` only shows it)."""
+        with self.lock:
+            self.known_trunks.update(self.windows.trunks())
+            return step(
+                self.config,
+                self.windows,
+                self.overview,
+                self.states,
+                now,
+                quiet=self.quiet_policy(now),
+                sync=self._sync_status(ok=sync_ok),
+                known_trunks=self.known_trunks,
+                grouping=group_flags(self.senders),
+            )
+
+    def _sync_status(self, *, ok: bool) -> Sync:
+        """How polling goes, for a pipeline step; ``ok``: the last poll of /calls worked."""
+        return Sync(
+            calls_ok=ok,
+            calls_failing_since=self.calls_health.failing_since,
+            overview_ok=self.overview_health.failing_since is None,
+        )
 
     def quiet_policy(self, now: datetime) -> QuietPolicy:
         """Silences in force, maintenance windows and inhibition, as of ``now``."""
-        rules = {r.name: r for r in self.config.rules}
-        rules[SYNC_FAILING] = sync_failing_rule(self.config)
-        return QuietPolicy(
-            rules,
-            self.store.silences(active_at=now),
-            self.config.mute,
-            self.config.inhibit,
-        )
-
-    def _sync_failing(self, now: datetime) -> Observation:
-        rule = sync_failing_rule(self.config)
-        since = self.calls_health.failing_since
-        seconds = 0.0 if since is None else (now - since).total_seconds()
-        if not self.config.sync_failing.enabled:
-            seconds = 0.0
-        return Observation(rule=rule, group=None, value=seconds, calls=0)
+        return quiet_policy(self.config, self.store.silences(active_at=now))
 
     # --- notifications -------------------------------------------------------------------
 
-    def send_now(self, intents: list[Intent]) -> int:
-        """Queue intents and deliver them at once, without the threads (``once --notify``);
-        returns how many notifications were delivered. What a first attempt could not
+    def send_now(self, notifications: Sequence[Notification]) -> int:
+        """Queue notifications and deliver them at once, without the threads (``once
+        --notify``); returns how many were delivered. What a first attempt could not
         deliver is dead-lettered, not left for a later ``run``."""
-        notifications = notifications_for(intents, group_flags(self.senders), self.clock.now())
         self.store.enqueue(notifications)
         delivered = sum(self.delivery.deliver_due(name) for name in self.senders)
         # Nothing is left behind for a later `run` to send long after the fact.
@@ -436,8 +427,9 @@ class Daemon:
         sender = self.senders.get(name)
         if not isinstance(sender, AlertmanagerSender):
             return
-        rules = {r.name: r for r in self.config.rules}
-        rules[SYNC_FAILING] = sync_failing_rule(self.config)
+        with self.lock:
+            rules = {r.name: r for r in self.config.rules}
+            rules[SYNC_FAILING] = sync_failing_rule(self.config)
         firing = [
             FiringAlert(rule, st.group, st.severity, st.alert_id, st.started_at, st.last_value)
             for st in self.alert_states()
@@ -464,17 +456,29 @@ class Daemon:
         except Exception:
             log.exception("pruning the outbox failed")
 
+    def prune_silences(self) -> None:
+        """Forget silences that ended more than ``delivery.keep`` ago."""
+        try:
+            self.store.prune_silences(self.clock.now() - self.config.delivery.keep)
+        except Exception:
+            log.exception("pruning silences failed")
+
     # --- reload ------------------------------------------------------------------------
 
     def apply_config(self, config: Config) -> None:
-        """Put a new, already validated config in force; states of kept rules survive."""
+        """Put a new, already validated config in force; states of kept rules survive.
+
+        Under the daemon's lock, like a step: a step in progress commits first, and the
+        next one runs on the new config. Groups a kept rule no longer watches (its
+        ``per`` or trunk filters changed) are closed by that next step.
+        """
         with self.lock:
-            self.windows.set_retention(window_retention(config), now=self.clock.now())
-        self.engine = AlertEngine(
-            config.links,
-            [s for s in self.engine.states() if s.rule in {r.name for r in config.rules}],
-        )
-        self.self_engine = AlertEngine(config.links, self.self_engine.states())
+            self._apply_config(config)
+
+    def _apply_config(self, config: Config) -> None:
+        self.windows.set_retention(window_retention(config), now=self.clock.now())
+        kept = {r.name for r in config.rules} | {SYNC_FAILING}
+        self.states = [s for s in self.states if s.rule in kept]
         self.metrics.export_window = config.export.window
         # A lower cap applies to trunks not exported yet: a series cannot be taken back.
         self.metrics.cap.limit = config.export.max_trunks
@@ -530,6 +534,30 @@ class Daemon:
                 "polling %s failed (%d in a row): %s",
                 endpoint, health.consecutive_failures, message,
             )  # fmt: skip
+
+    def status_snapshot(self) -> StatusSnapshot:
+        """What the status page shows, copied under the lock (sync and steps change it)."""
+        now = self.clock.now()
+        with self.lock:
+            policy = self.quiet_policy(now)
+            states, latest = list(self.states), dict(self.latest)
+            calls, overview = replace(self.calls_health), replace(self.overview_health)
+            watermark, links = self.sync.watermark, self.config.links
+        return snapshot(
+            now,
+            states=states,
+            rules=policy.rules,
+            latest=latest,
+            links=links,
+            silences=policy.silences,
+            calls=calls,
+            overview=overview,
+            watermark=watermark,
+            readiness=self.readiness(),
+            rate_limit=self.client.rate_limit,
+            rate_limit_remaining=self.client.rate_limit_remaining,
+            trends=self.history.trends(now),
+        )
 
     def readiness(self) -> tuple[bool, str]:
         """/readyz: calls synced recently and the key accepted."""

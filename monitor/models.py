@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
-#: The three latency components Telepath reports for each call, in milliseconds.
-LATENCY_COMPONENTS: Final = ("ai_latency_ms", "carrier_lag_ms", "gateway_processing_ms")
 #: Metrics a rule or export can ask for per call; total is the sum of the three components.
-LATENCY_METRICS: Final = (*LATENCY_COMPONENTS, "total_latency_ms")
-
+#: The one latency vocabulary: the config's metric names build on it.
 LatencyMetric = Literal[
     "ai_latency_ms", "carrier_lag_ms", "gateway_processing_ms", "total_latency_ms"
 ]
+LATENCY_METRICS: Final[tuple[str, ...]] = get_args(LatencyMetric)
+#: The three latency components Telepath reports for each call, in milliseconds.
+LATENCY_COMPONENTS: Final = LATENCY_METRICS[:3]
 
 
 @dataclass(frozen=True, slots=True)

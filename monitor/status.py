@@ -2,8 +2,9 @@
 
 Two steps, so the page can be tested without a daemon and the daemon read only briefly:
 
-- :func:`snapshot` copies what the page shows out of a running :class:`~monitor.daemon.Daemon`
-  into frozen records (:class:`StatusSnapshot`), under the daemon's lock.
+- :func:`snapshot` turns what the daemon copied out under its lock (alert states, the
+  last observations, silences, sync health, the client's rate-limit state) into frozen
+  records (:class:`StatusSnapshot`). The daemon calls it; this module never sees the daemon.
 - :func:`render` is pure: a snapshot in, one self-contained HTML5 document out. Inline CSS,
   no scripts, no external assets, a meta refresh every 30 seconds, laid out for phones first.
 
@@ -16,25 +17,22 @@ changes state, so it needs no forms and no authentication beyond the listen addr
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Final, Literal
+from typing import Final, Literal
 from urllib.parse import urlsplit
 
-from prometheus_client import Gauge
-
 from monitor import __version__
+from monitor.alerts import AlertState
+from monitor.config import Links, Rule
+from monitor.models import Call
 from monitor.notify.document import format_value
-
-if TYPE_CHECKING:
-    from monitor.alerts import AlertState
-    from monitor.config import Links, Rule
-    from monitor.daemon import Daemon
-    from monitor.models import Call
-    from monitor.quiet import Silence
-    from monitor.rules import Observation
-    from monitor.sync import SyncHealth
+from monitor.pipeline import SYNC_FAILING
+from monitor.quiet import Silence
+from monitor.reports.trends import TrendRow, render_trends
+from monitor.rules import Observation
+from monitor.sync import SyncHealth
 
 __all__ = [
     "REFRESH_SECONDS",
@@ -46,7 +44,6 @@ __all__ = [
     "WorstCall",
     "render",
     "snapshot",
-    "status_page",
 ]
 
 #: How often the page reloads itself.
@@ -149,6 +146,8 @@ class StatusSnapshot:
     silences: tuple[SilenceView, ...]
     sync: SyncStatus
     rules: int = 0
+    #: Per trunk: last hour and a 24-hour sparkline, worst first (monitor.reports.trends).
+    trends: tuple[TrendRow, ...] = ()
 
     @property
     def firing(self) -> tuple[AlertView, ...]:
@@ -159,58 +158,59 @@ class StatusSnapshot:
         return tuple(a for a in self.alerts if a.state == "pending")
 
 
-# --- from the daemon ----------------------------------------------------------------------
+# --- from what the daemon copied ----------------------------------------------------------
 
 
-def status_page(daemon: Daemon) -> str:
-    """The page for a running daemon: what the HTTP server serves at ``/``."""
-    return render(snapshot(daemon))
+def snapshot(
+    now: datetime,
+    *,
+    states: Iterable[AlertState],
+    rules: Mapping[str, Rule],
+    latest: Mapping[tuple[str, str | None], Observation],
+    links: Links,
+    silences: Iterable[Silence],
+    calls: SyncHealth,
+    overview: SyncHealth,
+    watermark: datetime | None,
+    readiness: tuple[bool, str],
+    rate_limit: int | None,
+    rate_limit_remaining: int | None,
+    trends: Iterable[TrendRow] = (),
+) -> StatusSnapshot:
+    """The page's records from the daemon's state as of ``now``.
 
-
-def snapshot(daemon: Daemon) -> StatusSnapshot:
-    """Copy what the page shows out of the daemon.
-
-    Alert states, the last observations and the sync position are read under the
-    daemon's lock, the lock sync and evaluation hold while they change windows.
+    Args:
+        rules: every rule by name, the daemon's own sync-failing rule included.
+        latest: the last evaluation's observations by (rule, group).
+        rate_limit: the key's budget per minute as the API advertised it, None until
+            it sent rate-limit headers (then ``rate_limit_remaining`` is not shown).
+        trends: per trunk, the last hour and a 24-hour sparkline, worst first.
     """
-    from monitor.daemon import SYNC_FAILING  # imported here: monitor.daemon imports this module
-
-    now = daemon.clock.now()
-    policy = daemon.quiet_policy(now)
-    with daemon.lock:
-        states = daemon.alert_states()
-        latest = dict(daemon.latest)
-        watermark = daemon.sync.watermark
-        calls = _endpoint("/calls", daemon.calls_health)
-        overview = _endpoint("/analytics/overview", daemon.overview_health)
-    ready, reason = daemon.readiness()
-    links = daemon.config.links
     alerts = sorted(
         (
-            _alert(st, policy.rules.get(st.rule), latest.get(st.key), links, SYNC_FAILING)
+            _alert(st, rules.get(st.rule), latest.get(st.key), links, SYNC_FAILING)
             for st in states
             if st.state != "inactive"
         ),
         key=_alert_order,
     )
-    remaining = _gauge(daemon.metrics.rate_limit_remaining)
-    limit = _gauge(daemon.metrics.rate_limit_limit)
+    ready, reason = readiness
     return StatusSnapshot(
         generated_at=now,
         version=__version__,
         alerts=tuple(alerts),
-        silences=tuple(_silence(s) for s in policy.silences),
+        silences=tuple(_silence(s) for s in silences),
         sync=SyncStatus(
-            calls=calls,
-            overview=overview,
+            calls=_endpoint("/calls", calls),
+            overview=_endpoint("/analytics/overview", overview),
             watermark=watermark,
             ready=ready,
             ready_reason=reason,
-            # The gauges read 0 until the API sends rate-limit headers; the limit says if it did.
-            rate_limit_remaining=int(remaining) if limit else None,
-            rate_limit=int(limit) if limit else None,
+            rate_limit_remaining=rate_limit_remaining if rate_limit else None,
+            rate_limit=rate_limit or None,
         ),
-        rules=len(daemon.config.rules),
+        rules=len([name for name in rules if name != SYNC_FAILING]),
+        trends=tuple(trends),
     )
 
 
@@ -304,13 +304,6 @@ def _silence(silence: Silence) -> SilenceView:
     )
 
 
-def _gauge(gauge: Gauge) -> float:
-    for family in gauge.collect():
-        for sample in family.samples:
-            return float(sample.value)
-    return 0.0
-
-
 # --- to HTML ------------------------------------------------------------------------------
 
 
@@ -332,6 +325,8 @@ def render(snap: StatusSnapshot) -> str:
         ),
         '</section>\n<section aria-labelledby="silences"><h2 id="silences">Silences</h2>',
         _silences(snap.silences, now),
+        '</section>\n<section aria-labelledby="trends"><h2 id="trends">Trends</h2>',
+        render_trends(snap.trends),
         '</section>\n<section aria-labelledby="sync"><h2 id="sync">Telepath API</h2>',
         _sync(snap.sync, now),
         "</section>\n</main>",

@@ -18,9 +18,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from monitor.errors import MonitorError
+from monitor.history.store import create_schema as create_history_schema
+from monitor.history.store import record_calls
+
+if TYPE_CHECKING:
+    from monitor.history.rollup import Classifiers
 from monitor.models import Call
 from monitor.notify.base import Notification
 from monitor.quiet import Silence
@@ -138,12 +143,15 @@ class StateStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            create_history_schema(self._db)
             self._check_version()
         except sqlite3.DatabaseError as exc:
             raise StateError(
                 f"TELEPATH_STATE_DB {self.path} cannot be used as the state database: {exc}"
             ) from None
         self._lock = threading.RLock()
+        #: Named exact per-minute counts the rollups keep (an SLO's good calls, say).
+        self.rollup_counters: Classifiers | None = None
 
     def _check_version(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -219,6 +227,8 @@ class StateStore:
             for c in calls
         ]
         with self.transaction() as db:
+            # The history counts exactly the calls stored here.
+            record_calls(db, calls, self.rollup_counters)
             db.executemany("INSERT OR IGNORE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def load_calls(self) -> list[Call]:
@@ -487,6 +497,12 @@ def _silence(row: Sequence[Any]) -> Silence:
         created_at=at(row[7]),
         expired_at=None if row[8] is None else at(row[8]),
     )
+
+
+def enqueue_in(db: sqlite3.Connection, notifications: Sequence[Notification]) -> None:
+    """Queue notifications inside the caller's transaction (a scheduled report and its
+    bookkeeping commit together)."""
+    _enqueue(db, notifications)
 
 
 def _enqueue(db: sqlite3.Connection, notifications: Sequence[Notification]) -> None:

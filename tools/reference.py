@@ -37,8 +37,6 @@ from monitor.alerts import AlertEngine, AlertState
 from monitor.cli import build_parser
 from monitor.clock import ManualClock
 from monitor.config import (
-    _SECTIONS,
-    _TOP_KEYS,
     METRICS,
     OVERVIEW_METRICS,
     Config,
@@ -46,10 +44,12 @@ from monitor.config import (
     Links,
     NotifyRoutes,
     Rule,
-    _RuleSpec,
     format_duration,
 )
-from monitor.metrics import COMPONENTS, EXPORTED_STATS, OTHER_TRUNKS, MonitorMetrics
+from monitor.config.loader import _SECTIONS, _TOP_KEYS
+from monitor.config.schema import _RuleSpec
+from monitor.exposition import OTHER_TRUNKS
+from monitor.metrics import COMPONENTS, EXPORTED_STATS, MonitorMetrics
 from monitor.models import Call, Overview
 from monitor.notify.base import Notification
 from monitor.notify.outbox import MAX_RETRY_AFTER, DeliveryEvent, notifications_for
@@ -215,6 +215,19 @@ CONFIG: Final[Mapping[str, str]] = {
     "heartbeat.method": "`GET`, `POST` or `HEAD`.",
     "heartbeat.headers": "Extra request headers; their values are masked in logs.",
     "heartbeat.timeout": "Time allowed for one ping.",
+    # history
+    "history.fine": "Rollups stay at minute resolution this long, then are merged into hour rows.",
+    "history.keep": "Rollups (and covered ranges, alert transitions) older than this are "
+    "dropped; `report` falls back to the API beyond it.",
+    # reports
+    "reports": "Scheduled reports, each delivered once per period through the outbox.",
+    "reports[].name": "Unique; names the report in messages and its sent-once identity.",
+    "reports[].every": "`daily`: the previous local day; `weekly`: the previous local week, "
+    "Monday to Monday, sent on Mondays.",
+    "reports[].at": "Local time of day it is sent, `HH:MM`.",
+    "reports[].timezone": "IANA time zone the days and `at` are counted in.",
+    "reports[].trunks": "Only these trunks; left out, all of them.",
+    "reports[].notify": "Notifier names (Slack, webhook, console; not Alertmanager).",
     # defaults
     "defaults.for": "How long a condition must hold before the alert fires; `0s` fires at once.",
     "defaults.repeat": "Re-notify a firing alert this often; `never` notifies once.",
@@ -617,6 +630,8 @@ _TABLE_TITLES: Final = {
     "mute": "`mute[]`: maintenance windows",
     "inhibit": "`inhibit[]`: inhibition",
     "heartbeat": "`heartbeat`: a dead-man's switch",
+    "history": "`history`: rollups kept for reports and trends",
+    "reports": "`reports[]`: scheduled reports",
 }
 
 
@@ -679,8 +694,8 @@ def reference_registry() -> MonitorMetrics:
     metrics.on_client_event(PaginationStopped("/calls", "repeated_cursor"))
     metrics.on_sync("/calls", ok=True, at=T0)
     values = {"ai_latency_ms": 640.0, "carrier_lag_ms": 80.0, "gateway_processing_ms": 15.0}
-    metrics.set_overview(
-        Overview(fetched_at=T0, values={**values, "call_count": 10, "failed_ratio": 0.02})
+    metrics.overview = lambda: Overview(
+        fetched_at=T0, values={**values, "call_count": 10, "failed_ratio": 0.02}
     )
     metrics.duplicates.inc()
     metrics.sync_duration.observe(0.2)

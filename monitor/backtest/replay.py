@@ -1,20 +1,19 @@
-"""Backtest phase 2: run the daemon of ``run`` over the fetched calls on a manual clock.
+"""Backtest phase 2: run the pipeline of ``run`` over the fetched calls on a manual clock.
 
-:func:`replay` builds a real :class:`~monitor.daemon.Daemon` on a
+:func:`replay` builds the real sync (client, windows, a state DB of its own) on a
 :class:`~monitor.clock.ManualClock` whose HTTP client talks to :class:`ReplayApi`, a
 Telepath-compatible ``/calls`` served from the fetched calls (a call is listed only once it
 has ended by the manual clock, as the live API and the simulator do). The clock steps by
-``poll.calls_every`` and ``Daemon.poll_calls`` runs at each step: the same sync, windows,
-rules and alert engine as ``run``. Notifiers are replaced by console notifiers whose
-delivery threads never start, so nothing is ever sent; each :class:`StepRecord` says what
-would have been. :func:`replay_rules` picks the rules a replay can judge, and says why
-it leaves out the others.
+``poll.calls_every``; at each step the sync polls and :func:`monitor.pipeline.step` runs:
+the same sync, windows, rules, alert engine and quiet policy (maintenance windows,
+inhibition) as ``run``. Nothing is sent; each :class:`StepRecord` says what would have
+been. :func:`replay_rules` picks the rules a replay can judge, and says why it leaves out
+the others.
 """
 
 from __future__ import annotations
 
 import bisect
-import io
 import json
 import logging
 import math
@@ -28,16 +27,20 @@ from typing import Any, Final
 from urllib.parse import parse_qs
 
 import httpx
+from pydantic import SecretStr
 
-from monitor.alerts import Intent
+from monitor.alerts import AlertState, Intent
 from monitor.backtest.fetch import _iso
 from monitor.clock import Clock, ManualClock
-from monitor.config import Config, ConsoleNotifier, Rule
-from monitor.daemon import SYNC_FAILING, Daemon
-from monitor.errors import SettingsError
+from monitor.config import Config, Rule
+from monitor.errors import ApiError, SettingsError
 from monitor.models import Call
-from monitor.rules import Observation
-from monitor.settings import Settings, load_settings
+from monitor.pipeline import SYNC_FAILING, StepResult, Sync, quiet_policy, step, window_retention
+from monitor.settings import Settings
+from monitor.store import StateStore
+from monitor.sync import CallSync, SyncHealth
+from monitor.telepath.client import TelepathClient
+from monitor.windows import CallWindows
 
 __all__ = ["ReplayApi", "StepRecord", "poll_times", "replay", "replay_rules"]
 
@@ -169,23 +172,6 @@ class StepRecord:
     sync_ok: bool = True
 
 
-class _RecordingDaemon(Daemon):
-    """The daemon of ``run``, remembering what each evaluation observed and decided."""
-
-    observed: list[Observation]
-    decided: list[Intent]
-
-    def observe(self, now: datetime) -> list[Observation]:
-        observations = super().observe(now)
-        self.observed = observations
-        return observations
-
-    def evaluate(self, *, sync_ok: bool) -> list[Intent]:
-        intents = super().evaluate(sync_ok=sync_ok)
-        self.decided = intents
-        return intents
-
-
 def replay_rules(
     config: Config, names: Sequence[str] = (), trunks: Sequence[str] = ()
 ) -> tuple[tuple[Rule, ...], list[str]]:
@@ -221,13 +207,10 @@ def replay_rules(
 
 
 def _replay_config(config: Config, rules: Sequence[Rule]) -> Config:
-    """The config with only ``rules``, every notifier a console that never runs, and the
-    daemon's own sync-failing alert off: nothing a replay does can reach anyone."""
-    notifiers = {name: ConsoleNotifier(type="console") for name in config.notifiers}
+    """The config with only ``rules`` and the daemon's own sync-failing alert off."""
     return config.model_copy(
         update={
             "rules": tuple(rules),
-            "notifiers": notifiers,
             "sync_failing": config.sync_failing.model_copy(update={"enabled": False}),
         }
     )
@@ -256,51 +239,61 @@ def replay(
     *,
     on_step: Callable[[StepRecord], None] | None = None,
 ) -> list[StepRecord]:
-    """Run ``Daemon.poll_calls`` at ``start``, then every ``poll.calls_every`` until ``end``.
+    """Poll and step at ``start``, then every ``poll.calls_every`` until ``end``.
 
-    The daemon gets a fresh state DB in a temporary directory, ``settings``' rate limit
-    and timeout, and an HTTP client on :class:`ReplayApi`. A step whose time the clock
-    has already passed (a poll that waited on the rate limit) is skipped, as the
-    scheduler coalesces a late job.
+    The sync gets a fresh state DB in a temporary directory, ``settings``' rate limit,
+    and an HTTP client on :class:`ReplayApi`. A step whose time the clock has already
+    passed (a poll that waited on the rate limit) is skipped, as the scheduler
+    coalesces a late job.
     """
     clock = ManualClock(start)
     api = ReplayApi(calls, clock)
-    every = config.poll.calls_every
+    replayed = _replay_config(config, rules)
+    policy = quiet_policy(replayed, ())
     steps: list[StepRecord] = []
     with tempfile.TemporaryDirectory(prefix="telepath-backtest-") as tmp:
-        replay_settings = load_settings(
-            {
-                "api_key": "backtest-replay",
-                "api_url": REPLAY_URL,
-                "state_db": str(Path(tmp) / "replay.db"),
-                "listen": "127.0.0.1:0",
-                "api_rate_limit": settings.api_rate_limit,
-                "api_timeout": settings.api_timeout,
-            },
-            env={},
-        )
-        http = httpx.Client(base_url=REPLAY_URL, transport=api.transport())
-        daemon = _RecordingDaemon(
-            replay_settings,
-            _replay_config(config, rules),
+        store = StateStore(Path(tmp) / "replay.db")
+        client = TelepathClient(
+            httpx.Client(base_url=REPLAY_URL, transport=api.transport()),
+            api_key=SecretStr("backtest-replay"),
             clock=clock,
-            http=http,
-            console=io.StringIO(),
+            requests_per_minute=settings.api_rate_limit,
+            max_pages=replayed.poll.max_pages,
         )
+        windows = CallWindows(window_retention(replayed))
+        sync = CallSync(
+            client, store, windows, clock,
+            backfill=replayed.poll.backfill, overlap=replayed.poll.overlap,
+            margin=replayed.poll.calls_every, sweep_every=replayed.poll.sweep_every,
+        )  # fmt: skip
+        health = SyncHealth()
+        states: list[AlertState] = []
+        known: set[str] = set()
         try:
-            with _quiet("monitor.daemon", logging.ERROR):
-                for at in poll_times(start, end, every):
-                    if clock.now() > at:
-                        continue
-                    clock.advance((at - clock.now()).total_seconds())
-                    daemon.observed, daemon.decided = [], []
-                    daemon.poll_calls()
-                    step = _record(daemon, at)
-                    steps.append(step)
-                    if on_step is not None:
-                        on_step(step)
+            for at in poll_times(start, end, replayed.poll.calls_every):
+                if clock.now() > at:
+                    continue
+                clock.advance((at - clock.now()).total_seconds())
+                try:
+                    sync.poll()
+                    health.record_success(clock.now())
+                except ApiError as exc:
+                    health.record_failure(clock.now(), str(exc))
+                known.update(windows.trunks())
+                ok = health.failing_since is None
+                result = step(
+                    replayed, windows, None, states, clock.now(), quiet=policy,
+                    sync=Sync(calls_ok=ok, calls_failing_since=health.failing_since),
+                    known_trunks=known,
+                )  # fmt: skip
+                states = result.states
+                record = _record(result, at, sync_ok=ok)
+                steps.append(record)
+                if on_step is not None:
+                    on_step(record)
         finally:
-            daemon.stop()
+            client.close()
+            store.close()
     return steps
 
 
@@ -312,16 +305,15 @@ def poll_times(start: datetime, end: datetime, every: timedelta) -> Iterator[dat
         k += 1
 
 
-def _record(daemon: _RecordingDaemon, at: datetime) -> StepRecord:
-    states = tuple(
-        (s.rule, s.group, s.state, s.severity)
-        for s in daemon.engine.states()
-        if s.state != "inactive"
-    )
+def _record(result: StepResult, at: datetime, *, sync_ok: bool) -> StepRecord:
     return StepRecord(
         at=at,
-        values=tuple((o.rule.name, o.group, o.value) for o in daemon.observed),
-        intents=tuple(i for i in daemon.decided if i.rule.name != SYNC_FAILING),
-        states=states,
-        sync_ok=daemon.calls_health.failing_since is None,
+        values=tuple((o.rule.name, o.group, o.value) for o in result.observations),
+        intents=tuple(i for i in result.intents if i.rule.name != SYNC_FAILING),
+        states=tuple(
+            (s.rule, s.group, s.state, s.severity)
+            for s in result.states
+            if s.state != "inactive" and s.rule != SYNC_FAILING
+        ),
+        sync_ok=sync_ok,
     )

@@ -33,10 +33,15 @@ class ConsoleSender:
     def send(self, notification: Notification) -> None:
         stream = self._stream or sys.stdout
         colour = stream.isatty()
-        text = "".join(
-            format_block(notification.event, alert, test=notification.test, colour=colour)
-            for alert in notification.alerts
-        )
+        if notification.event == "report":
+            from monitor.reports.deliver import console_text
+
+            text = console_text(notification.alerts)
+        else:
+            text = "".join(
+                format_block(notification.event, alert, test=notification.test, colour=colour)
+                for alert in notification.alerts
+            )
         with self._lock:
             stream.write(text)
             stream.flush()

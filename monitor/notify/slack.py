@@ -80,7 +80,12 @@ def slack_sender(
 def _message(
     event: str, alerts: Sequence[Mapping[str, Any]], test: bool, username: str | None
 ) -> dict[str, Any]:
-    message = render(event, alerts, test=test)
+    if event == "report":
+        from monitor.reports.deliver import slack_message
+
+        message = slack_message(alerts)
+    else:
+        message = render(event, alerts, test=test)
     message.update(unfurl_links=False, unfurl_media=False)
     if username:
         message["username"] = username
@@ -142,7 +147,7 @@ class SlackBotSender:
     def send(self, notification: Notification) -> None:
         event, alerts = notification.event, notification.alerts
         store = self._store
-        if event == "firing" or store is None or notification.test:
+        if event in ("firing", "report") or store is None or notification.test:
             self._post_top(notification, alerts)
             return
         groups: dict[SlackThread | None, list[Mapping[str, Any]]] = {}

@@ -32,6 +32,10 @@ USER_AGENT = f"telepath-monitor/{__version__}"
 
 def payload(notification: Notification, sent_at: str) -> dict[str, Any]:
     """The version 1 JSON body for a one-alert notification."""
+    if notification.event == "report":
+        from monitor.reports.deliver import webhook_payload
+
+        return webhook_payload(notification, sent_at)
     alert = dict(notification.alerts[0])
     body: dict[str, Any] = {
         "version": "1",

@@ -192,6 +192,11 @@ class TelepathClient:
         """What the last response said remains of the key's budget this minute."""
         return self._limiter.server_remaining
 
+    @property
+    def rate_limit(self) -> int | None:
+        """The key's budget per minute as the API last advertised it, or None."""
+        return self._limiter.server_limit
+
     def close(self) -> None:
         self._http.close()
 

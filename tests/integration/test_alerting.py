@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from monitor.alerts import Intent
-from monitor.cli import ConfigWatcher, main, once_report
+from monitor.cli import main
 from monitor.clock import ManualClock
 from monitor.daemon import Daemon
+from monitor.lifecycle import ConfigWatcher
+from monitor.once import once_report
 from monitor.simulator import DEFAULT_API_KEY
 from tests.support.daemon import SPIKE_RULE
 from tests.support.daemon import make_daemon as build_daemon
@@ -95,7 +97,7 @@ def test_restart_neither_repeats_nor_forgets_a_firing_alert(tmp_path, simulator,
     second = make_daemon(tmp_path, server.url, clock)
     sent_after = capture(second)
     second.sync.restore()
-    state = second.engine.get("ai-latency-p95", "conn_sim02")
+    state = second.state("ai-latency-p95", "conn_sim02")
     assert state is not None
     assert state.state == "firing"
     _, rows = once_report(second)
@@ -124,7 +126,7 @@ def test_sync_failure_holds_alerts_and_raises_the_monitors_own_alert(tmp_path, s
         for _ in range(20):  # ten minutes: the spike ends, but we cannot see it
             daemon.poll_calls()
             clock.advance(30)
-        held = daemon.engine.get("ai-latency-p95", "conn_sim02")
+        held = daemon.state("ai-latency-p95", "conn_sim02")
         assert held is not None
         assert held.state == "firing"
         assert [(i.kind, i.rule.name) for i in sent[1:]] == [("firing", "monitor-sync-failing")]
@@ -155,7 +157,7 @@ def test_reload_keeps_states_of_kept_rules_and_refuses_a_bad_config(tmp_path, si
         )
         assert watcher.reload("SIGHUP") is True
         assert [r.name for r in daemon.config.rules] == ["ai-latency-p95", "extra"]
-        state = daemon.engine.get("ai-latency-p95", "conn_sim02")
+        state = daemon.state("ai-latency-p95", "conn_sim02")
         assert state is not None
         assert state.state == "firing"
         results = {

@@ -407,16 +407,22 @@ def test_the_delivery_threads_send_without_being_driven(tmp_path, simulator, clo
     assert request.json()["alert"]["group"] == {"trunk_id": "conn_sim02"}
 
 
-def test_once_notify_sends_what_the_step_would_send(tmp_path, simulator, clock, hook):
-    """`once --notify` delivers the step's notifications at once; alert states stay unsaved."""
-    from monitor.cli import once_report
-
+def spiking_daemon(tmp_path: Path, simulator: Any, clock: ManualClock, hook: Any) -> Daemon:
+    """A daemon two minutes into an ai-spike on conn_sim02, its rule firing at once,
+    notifying the webhook receiver."""
     server = simulator(scenario="ai-spike", calls_per_minute=300, incident_for=timedelta(minutes=4))
     start, _ = server.incident
     clock.advance((start + timedelta(minutes=2) - clock.now()).total_seconds())
     spec = f"    type: webhook\n    url: {hook.url}/x\n"
     config = spike_config(ops=spec).replace("for: 1m", "for: 0s")
-    daemon = make_daemon(tmp_path, server.url, clock, config)
+    return make_daemon(tmp_path, server.url, clock, config)
+
+
+def test_once_notify_sends_what_the_step_would_send(tmp_path, simulator, clock, hook):
+    """`once --notify` delivers the step's notifications at once; alert states stay unsaved."""
+    from monitor.once import once_report
+
+    daemon = spiking_daemon(tmp_path, simulator, clock, hook)
     try:
         _, rows = once_report(daemon, notify=True)
         saved = daemon.store.load_alert_states()
@@ -455,7 +461,7 @@ def test_a_reload_with_new_notifiers_takes_effect_and_drops_removed_ones(tmp_pat
 
 def test_once_notify_leaves_nothing_pending_when_a_receiver_fails(tmp_path, simulator, clock, hook):
     """A failed `once --notify` delivery is dead-lettered, not sent by a later `run`."""
-    from monitor.cli import once_report
+    from monitor.once import once_report
 
     server = simulator(scenario="ai-spike", calls_per_minute=300, incident_for=timedelta(minutes=4))
     start, _ = server.incident
@@ -494,3 +500,21 @@ def test_a_resolution_resent_after_a_kill_stays_in_the_thread(tmp_path, clock, s
         daemon.stop()
     (top,) = slack.messages
     assert len(slack.replies(top.ts)) == 2
+
+
+def test_once_notify_holds_what_a_silence_holds(tmp_path, simulator, clock, hook):
+    """`once --notify` runs the quiet policy: a silenced alert is not sent."""
+    from monitor.once import once_report
+    from monitor.quiet import Silence
+
+    daemon = spiking_daemon(tmp_path, simulator, clock, hook)
+    now = clock.now()
+    silence = Silence("s1", "ai-latency-*", "conn_sim02", now - timedelta(hours=1),
+                      now + timedelta(hours=1), "maintenance", "ops", now)  # fmt: skip
+    daemon.store.add_silence(silence)
+    try:
+        _, rows = once_report(daemon, notify=True)
+    finally:
+        daemon.stop()
+    assert [r["state"] for r in rows if r["group"] == "conn_sim02"] == ["firing"]
+    assert hook.requests == []

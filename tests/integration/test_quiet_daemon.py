@@ -45,7 +45,7 @@ def test_a_silence_is_picked_up_live_and_its_end_lets_the_alert_out(
         while clock.now() < end + timedelta(minutes=5):
             daemon.poll_calls()
             flush(daemon)
-            state = daemon.engine.get("ai-latency-p95", "conn_sim02")
+            state = daemon.state("ai-latency-p95", "conn_sim02")
             states.append(
                 (clock.now(), state.state if state else None, state.held if state else None)
             )

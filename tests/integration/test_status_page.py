@@ -73,11 +73,11 @@ def firing_daemon(
     try:
         for _ in range(16):  # eight minutes of polls; it fires about three minutes in
             daemon.poll_calls()
-            state = daemon.engine.get(*KEY)
+            state = daemon.state(*KEY)
             if state is not None and state.state == "firing":
                 break
             clock.advance(30)
-        state = daemon.engine.get(*KEY)
+        state = daemon.state(*KEY)
         assert state is not None
         assert state.state == "firing"
         daemon.server.start()

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from monitor.alerts import AlertEngine, AlertState, Intent
+from monitor.alerts import NOT_WATCHED, AlertEngine, AlertState, Intent
 from monitor.config import Links, NotifyRoutes, Rule
 from monitor.models import Call
 from monitor.rules import Observation
@@ -120,6 +120,22 @@ CASES = [
             (90, "deescalated", "warning"),
             (120, "resolved", "warning"),
         ],
+    ),
+    Case(
+        "a value hovering at the critical threshold stays critical until past the midpoint",
+        {},
+        [(0, 1200), (30, 990), (60, 1010), (90, 760), (120, 1100), (150, 750), (180, 1001)],
+        [
+            (0, "firing", "critical"),
+            (150, "deescalated", "warning"),
+            (180, "escalated", "critical"),
+        ],
+    ),
+    Case(
+        "op < de-escalates only once back above the midpoint",
+        {"op": "<", "warning": 100.0, "critical": 50.0},
+        [(0, 40), (30, 55), (60, 45), (90, 74), (120, 76)],
+        [(0, "firing", "critical"), (120, "deescalated", "warning")],
     ),
     Case(
         "inside the hysteresis band a critical alert falls to warning",
@@ -359,7 +375,7 @@ def test_resolved_for_no_data_says_why():
 
 def test_vanished_group_counts_as_no_data():
     """A firing trunk missing from the next evaluation is treated as no data for its rule."""
-    keep, drop = rule(name="keep"), rule(name="drop", no_data="resolve")
+    keep, drop = rule(name="keep", per="trunk"), rule(name="drop", per="trunk", no_data="resolve")
     engine = AlertEngine(Links())
     engine.step([Observation(r, "a", 600.0, 5) for r in (keep, drop)], at(0))
     intents = engine.step([Observation(r, "b", 100.0, 5) for r in (keep, drop)], at(30))
@@ -410,3 +426,51 @@ def test_naive_now_is_refused():
     """Times must be timezone-aware, as everywhere in the monitor."""
     with pytest.raises(ValueError, match="timezone-aware"):
         AlertEngine(Links()).step([], datetime(2026, 1, 1))  # noqa: DTZ001
+
+
+def test_groups_a_changed_rule_no_longer_watches_resolve_at_once():
+    """A kept rule whose trunk filter or per changed (reload) closes its old groups at the
+    next step instead of holding them open as no data."""
+    before = rule(per="trunk", trunks=("t1", "t2"))
+    engine = AlertEngine(Links())
+    fired = engine.step([Observation(before, g, 600.0, 5) for g in ("t1", "t2", "t3")], at(0))
+    assert [(i.group, i.kind) for i in fired] == [
+        ("t1", "firing"),
+        ("t2", "firing"),
+        ("t3", "firing"),
+    ]
+    narrowed = rule(per="trunk", trunks=("t2",), exclude_trunks=())
+    after = AlertEngine(Links(), engine.states(), [narrowed])
+    intents = after.step([Observation(narrowed, "t2", 600.0, 5)], at(30))
+    assert [(i.group, i.kind, i.reason) for i in intents] == [
+        ("t1", "resolved", NOT_WATCHED),
+        ("t3", "resolved", NOT_WATCHED),
+    ]
+    account = rule(per="account")
+    whole = AlertEngine(Links(), after.states(), [account])
+    intents = whole.step([Observation(account, None, 600.0, 5)], at(60))
+    assert [(i.group, i.kind) for i in intents] == [(None, "firing"), ("t2", "resolved")]
+    assert [s.key for s in whole.states() if s.state != "inactive"] == [("lat", None)]
+
+
+def test_a_pending_alert_its_rule_no_longer_watches_goes_quietly():
+    """A pending group dropped by a filter change goes inactive without a notification."""
+    before = rule(per="trunk", **{"for": timedelta(minutes=5)})
+    engine = AlertEngine(Links())
+    engine.step([Observation(before, "t1", 600.0, 5)], at(0))
+    after = rule(per="trunk", exclude_trunks=("t1",), **{"for": timedelta(minutes=5)})
+    moved = AlertEngine(Links(), engine.states(), [after])
+    assert moved.step([], at(30)) == []
+    assert [s.state for s in moved.states()] == ["inactive"]
+
+
+def test_held_rules_neither_move_nor_send():
+    """hold_rules keeps those rules' alerts as they were, whatever is observed or missing."""
+    r = rule(no_data="resolve")
+    engine = AlertEngine(Links())
+    engine.step([Observation(r, None, 1200.0, 5)], at(0))
+    held = engine.advance([Observation(r, None, 100.0, 5)], at(30), hold_rules={"lat"})
+    assert (held.intents, held.held) == ([], [])
+    assert engine.advance([], at(60), hold_rules={"lat"}).intents == []
+    (state,) = engine.states()
+    assert (state.state, state.severity, state.last_value) == ("firing", "critical", 1200.0)

@@ -19,7 +19,8 @@ from prometheus_client.utils import floatToGoString
 
 from monitor.alerts import AlertState
 from monitor.clock import ManualClock
-from monitor.metrics import COMPONENTS, LATENCY_BUCKETS, MonitorMetrics, _sample_value
+from monitor.exposition import LATENCY_BUCKETS, sample_value
+from monitor.metrics import COMPONENTS, MonitorMetrics
 from monitor.models import Call, Overview
 from monitor.telepath.client import PaginationStopped, RecordSkipped, RequestRecord
 from monitor.windows import CallWindows
@@ -158,11 +159,9 @@ def test_client_events_become_health_metrics():
 def test_overview_figures_are_exported_when_known():
     """Only the overview fields that were found are exported; ms become seconds."""
     metrics = build([])
-    metrics.set_overview(
-        Overview(
-            fetched_at=T0 - timedelta(seconds=30),
-            values={"ai_latency_ms": 640, "failed_ratio": 0.02},
-        )
+    metrics.overview = lambda: Overview(
+        fetched_at=T0 - timedelta(seconds=30),
+        values={"ai_latency_ms": 640, "failed_ratio": 0.02},
     )
     got = samples(metrics)
     assert got[("telepath_overview_latency_seconds", (("component", "ai"),))] == pytest.approx(0.64)
@@ -192,7 +191,9 @@ def test_promtool_finds_nothing_to_complain_about(
     calls = [make_call(n, f"conn_{n % 3}", ai=150.0 * n) for n in range(30)]
     metrics = build([*calls, make_call(40, HOSTILE, ai=90)])
     metrics.on_client_event(RequestRecord("/calls", "ok", 200, 0.05, 1, 41, 6000))
-    metrics.set_overview(Overview(fetched_at=T0, values={"ai_latency_ms": 640, "call_count": 10}))
+    metrics.overview = lambda: Overview(
+        fetched_at=T0, values={"ai_latency_ms": 640, "call_count": 10}
+    )
     result = subprocess.run(
         [promtool, "check", "metrics"],
         input=page(metrics),
@@ -242,7 +243,9 @@ def test_render_serves_the_same_samples_as_the_registry():
     """render() and generate_latest(registry) agree on every sample, hostile labels included."""
     metrics = build(random_calls())
     metrics.on_client_event(RequestRecord("/calls", "ok", 200, 0.05, 1, 41, 6000))
-    metrics.set_overview(Overview(fetched_at=T0, values={"ai_latency_ms": 640, "call_count": 9}))
+    metrics.overview = lambda: Overview(
+        fetched_at=T0, values={"ai_latency_ms": 640, "call_count": 9}
+    )
     metrics.alert_states = lambda: [
         AlertState("p95", HOSTILE, "firing", "warning", alert_id="a1"),
         AlertState('rule "x"\\', None, "pending", "critical", alert_id="a2"),
@@ -297,9 +300,9 @@ def test_the_histogram_stays_visible_to_registry_readers():
 )
 def test_sample_values_are_written_as_prometheus_client_writes_them(value: float) -> None:
     """The fast value format is prometheus_client's, large and special values included."""
-    assert _sample_value(value) == floatToGoString(value)
+    assert sample_value(value) == floatToGoString(value)
 
 
 def test_nan_sample_values_are_written_as_nan():
     """NaN, which compares false with everything, still takes the slow path."""
-    assert _sample_value(math.nan) == "NaN"
+    assert sample_value(math.nan) == "NaN"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -9,8 +10,8 @@ from typing import Any
 import pytest
 
 from monitor.alerts import AlertEngine, AlertState
-from monitor.config import Links, Rule, load_config
-from monitor.quiet import DEFAULT_INHIBIT, MuteWindow, QuietPolicy, Silence
+from monitor.config import DEFAULT_INHIBIT, Links, MuteWindow, Rule, load_config
+from monitor.quiet import Firing, QuietPolicy, Silence
 from monitor.rules import Observation
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -132,8 +133,8 @@ def test_unquoted_yaml_times_are_read_as_times(tmp_path: Path) -> None:
     assert (w.weekly[0].start.isoformat(), w.weekly[0].end.isoformat()) == ("12:30:00", "13:45:00")
 
 
-def firing(rule_name: str, group: str | None) -> AlertState:
-    return AlertState(rule_name, group, "firing", "warning", alert_id=f"{rule_name}:{group}")
+def firing(rule_name: str, group: str | None) -> Firing:
+    return Firing(rule_name, group, "warning")
 
 
 def test_an_account_wide_alert_inhibits_per_trunk_alerts_of_its_metric():
@@ -159,12 +160,11 @@ def test_a_gateway_alert_inhibits_total_latency_on_the_same_trunk():
 
 
 def test_inhibit_can_be_configured_or_switched_off():
-    """inhibit: [] turns the defaults off; a pending source inhibits nothing."""
+    """inhibit: [] turns the defaults off."""
     account, trunk = rule("a", per="account"), rule("b", per="trunk")
     rules = {"a": account, "b": trunk}
     assert QuietPolicy(rules, inhibit=()).reason(trunk, "t1", [firing("a", None)], T0) is None
-    pending = AlertState("a", None, "pending", "warning", pending_since=T0)
-    assert QuietPolicy(rules, inhibit=DEFAULT_INHIBIT).reason(trunk, "t1", [pending], T0) is None
+    assert QuietPolicy(rules, inhibit=DEFAULT_INHIBIT).reason(trunk, "t1", [firing("a", None)], T0)
 
 
 # --- the engine holding and releasing -----------------------------------------------------
@@ -175,10 +175,13 @@ def step(
 ) -> tuple[list[tuple[str, int]], list[tuple[str, str]]]:
     now = T0 + timedelta(minutes=minute)
     obs = Observation(r, "t1", value, 10, None if value is not None else "no data")
-    intents = engine.step(
-        [obs], now, quiet=lambda rr, group, states: policy.reason(rr, group, states, now)
-    )
-    return [(i.kind, minute) for i in intents], [(i.kind, why) for i, why in engine.held]
+
+    def quiet(rr: Rule, group: str | None, states: Sequence[AlertState]) -> str | None:
+        on = [Firing(s.rule, s.group, s.severity) for s in states if s.state == "firing"]
+        return policy.reason(rr, group, on, now)
+
+    done = engine.advance([obs], now, quiet=quiet)
+    return [(i.kind, minute) for i in done.intents], [(i.kind, why) for i, why in done.held]
 
 
 def test_a_silenced_alert_fires_quietly_and_is_announced_when_the_silence_ends():

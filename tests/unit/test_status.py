@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from monitor.alerts import AlertEngine, AlertState
+from monitor.alerts import AlertState
 from monitor.clock import ManualClock
 from monitor.config import load_config
 from monitor.daemon import Daemon
@@ -28,7 +28,6 @@ from monitor.status import (
     SyncStatus,
     WorstCall,
     render,
-    snapshot,
 )
 
 NOW = datetime(2026, 3, 10, 14, 30, tzinfo=UTC)
@@ -290,8 +289,7 @@ rules:
 """
 
 
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Daemon]:
+def build_daemon(tmp_path: Path, http: httpx.Client | None = None) -> Daemon:
     """A daemon that is built but never started: nothing is polled or served."""
     path = tmp_path / "alerts.yaml"
     path.write_text(CONFIG)
@@ -303,7 +301,12 @@ def daemon(tmp_path: Path) -> Iterator[Daemon]:
             "TELEPATH_LISTEN": "127.0.0.1:0",
         }
     )
-    built = Daemon(settings, load_config(path), clock=ManualClock(NOW))
+    return Daemon(settings, load_config(path), clock=ManualClock(NOW), http=http)
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Daemon]:
+    built = build_daemon(tmp_path)
     yield built
     built.stop()
 
@@ -323,7 +326,7 @@ def test_snapshot_reads_alerts_links_and_silences_from_the_daemon(daemon):
         alert_id="a1",
         held="silenced by s1",
     )
-    daemon.engine = AlertEngine(daemon.config.links, [firing])
+    daemon.states = [firing]
     daemon.latest = {firing.key: Observation(rule, "conn/02", 3000.0, 40, None, (call,))}
     daemon.store.add_silence(
         Silence(
@@ -339,7 +342,7 @@ def test_snapshot_reads_alerts_links_and_silences_from_the_daemon(daemon):
     )
     daemon.calls_health.record_success(NOW)
 
-    got = snapshot(daemon)
+    got = daemon.status_snapshot()
 
     assert got.generated_at == NOW
     assert got.sync.ready is True
@@ -370,8 +373,8 @@ def test_snapshot_lists_firing_before_pending_and_critical_first(daemon):
         ),
         AlertState(name, "t4"),
     ]
-    daemon.engine = AlertEngine(daemon.config.links, states)
-    assert [(a.group, a.state) for a in snapshot(daemon).alerts] == [
+    daemon.states = states
+    assert [(a.group, a.state) for a in daemon.status_snapshot().alerts] == [
         ("t3", "firing"),
         ("t2", "firing"),
         ("t1", "pending"),
@@ -392,12 +395,30 @@ def test_the_sync_failing_alert_is_shown_in_seconds(daemon):
         last_value=360.0,
         alert_id="m1",
     )
-    daemon.self_engine = AlertEngine(daemon.config.links, [own])
-    got = snapshot(daemon)
+    daemon.states = [own]
+    got = daemon.status_snapshot()
     assert got.firing[0].unit == "seconds"
     assert got.sync.calls.last_error == "HTTP 503"
     assert got.sync.ready is False
     assert "6 min" in render(got)
+
+
+def test_the_rate_limit_shown_is_what_the_client_last_heard(tmp_path):
+    """The page's rate limit comes from the client's own state, not from metrics."""
+
+    def api(request: httpx.Request) -> httpx.Response:
+        headers = {"x-ratelimit-limit": "240", "x-ratelimit-remaining": "199"}
+        return httpx.Response(200, json={"avg_ai_latency_ms": 120.0}, headers=headers)
+
+    http = httpx.Client(base_url="http://127.0.0.1:9", transport=httpx.MockTransport(api))
+    built = build_daemon(tmp_path, http)
+    try:
+        assert built.status_snapshot().sync.rate_limit is None
+        built.poll_overview()
+        sync = built.status_snapshot().sync
+    finally:
+        built.stop()
+    assert (sync.rate_limit, sync.rate_limit_remaining) == (240, 199)
 
 
 # --- server ------------------------------------------------------------------------------

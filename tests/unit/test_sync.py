@@ -12,6 +12,8 @@ from pydantic import SecretStr
 
 from monitor.clock import ManualClock
 from monitor.errors import ServerError
+from monitor.history.rollup import Tally
+from monitor.history.store import HistoryStore
 from monitor.models import Call
 from monitor.store import StateStore
 from monitor.sync import CallSync
@@ -447,3 +449,37 @@ def test_a_gap_walk_tallies_its_skips_and_ending_on_its_last_page_is_not_cut(tmp
     assert second.skipped == 1
     assert second.gap is None
     assert [w for w in writes if "gap_from" in w] == [["gap_from", "gap_until"]]
+
+
+def test_the_history_counts_each_final_call_once_never_an_open_or_skipped_one(tmp_path):
+    """The rollups are written with the stored calls: a call listed in progress adds
+    nothing until it has ended, then its final latencies, once; a skipped record never;
+    neither sweeps of the overlap nor a restart that re-reads it count a call again."""
+    clock = ManualClock(T0)
+    api = FakeApi(clock, list_from_start=True, page_size=100)
+    api.add(1, T0 - timedelta(minutes=2), seconds=10)  # trunk conn_1
+    api.add(2, T0 - timedelta(minutes=4), seconds=300, ai=777)  # conn_2, ends at T0+1m
+    api.add(4, T0 - timedelta(minutes=3), ai=1e308)  # conn_1, implausible: skipped
+    sync = make_sync(tmp_path, api, clock, sweep_every=timedelta(minutes=1))
+    history = HistoryStore(sync.store)
+
+    def tallies() -> dict[str, Tally]:
+        return history.by_trunk(T0 - timedelta(hours=1), T0 + timedelta(hours=1))
+
+    assert sync.poll().in_progress == 1
+    assert {t: tally.calls for t, tally in tallies().items()} == {"conn_1": 1}
+    for _ in range(8):  # 4 minutes of polls, sweeps among them: call_2 ends and is read
+        clock.advance(30)
+        sync.poll()
+    sync.store.close()
+    restarted = make_sync(tmp_path, api, clock, sweep_every=timedelta(minutes=1))
+    restarted.restore()
+    assert restarted.poll().sweep  # the first poll after a restart walks the whole overlap
+    totals = HistoryStore(restarted.store).by_trunk(
+        T0 - timedelta(hours=1), T0 + timedelta(hours=1)
+    )
+    assert {t: tally.calls for t, tally in totals.items()} == {"conn_1": 1, "conn_2": 1}
+    ai = totals["conn_2"].distribution("ai_latency_ms")
+    assert ai.count == 1
+    assert ai.quantile(100) == pytest.approx(777, rel=0.01)  # final, not the partial 1 ms
+    restarted.store.close()

@@ -263,6 +263,9 @@ def _add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     parser.add_argument("--pagination", choices=("cursor", "offset"), default="cursor")
     parser.add_argument("--order", choices=("newest", "oldest"), default="newest")
     parser.add_argument("--latency-layout", choices=("flat", "nested"), default="flat")
+    parser.add_argument(
+        "--list-in-progress", action="store_true", help="list calls from their start"
+    )
     parser.add_argument("--rate-limit", type=int, default=6000, help="requests per minute")
     parser.add_argument("--no-rate-limit", action="store_true", help="for benchmarks")
     parser.add_argument("--retry-after", action="store_true", help="send Retry-After on 429")
@@ -334,6 +337,7 @@ def _simulate(args: argparse.Namespace) -> int:
         pagination=args.pagination,
         order=args.order,
         latency_layout=args.latency_layout,
+        list_in_progress=args.list_in_progress,
         rate_limit_per_minute=None if args.no_rate_limit else args.rate_limit,
         retry_after_header=args.retry_after,
         disabled_trunks=tuple(args.disable_trunk),

@@ -140,6 +140,8 @@ class Daemon:
             self.clock,
             backfill=config.poll.backfill,
             overlap=config.poll.overlap,
+            margin=config.poll.calls_every,
+            sweep_every=config.poll.sweep_every,
             lock=self.lock,
             on_new_calls=self.metrics.on_new_calls,
         )
@@ -290,6 +292,7 @@ class Daemon:
         clean = True
         if running:
             log.info("stopping: cutting running polls short (at most %.0fs)", grace)
+            self.client.cancel()  # a slow response must not hold up the shutdown
             # On a thread of its own, so the wait for a stuck job is bounded here.
             waiter = threading.Thread(
                 target=self.scheduler.shutdown, kwargs={"wait": True}, name="scheduler-stop"
@@ -346,6 +349,8 @@ class Daemon:
         self.metrics.sync_duration.observe(took)
         self._note_slow_poll(took)
         self.metrics.duplicates.inc(result.duplicates)
+        self.metrics.late_calls.inc(result.late)
+        self.metrics.calls_in_progress.set(result.in_progress)
         log.debug(
             "synced /calls: %d new, %d duplicates, %d skipped in %d pages",
             result.new, result.duplicates, result.skipped, result.pages,
@@ -597,6 +602,7 @@ class Daemon:
         self.client.max_pages = config.poll.max_pages
         self.details.links = config.links
         self.sync.backfill, self.sync.overlap = config.poll.backfill, config.poll.overlap
+        self.sync.margin, self.sync.sweep_every = config.poll.calls_every, config.poll.sweep_every
         self._overview_fields = {str(k): v for k, v in config.overview_fields.items()}
         old, self.config = self.config, config
         old_poll = old.poll

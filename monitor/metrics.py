@@ -49,7 +49,13 @@ from monitor.exposition import (
 )
 from monitor.models import LATENCY_METRICS, Call, Overview
 from monitor.notify.outbox import DeliveryEvent
-from monitor.telepath.client import ClientEvent, PaginationStopped, RecordSkipped, RequestRecord
+from monitor.telepath.client import (
+    ClientEvent,
+    HeaderIgnored,
+    PaginationStopped,
+    RecordSkipped,
+    RequestRecord,
+)
 from monitor.trunks import TrunkInfo
 from monitor.windows import CallWindows, WindowView
 
@@ -162,6 +168,23 @@ class MonitorMetrics:
             "telepath_monitor_records_skipped",
             "Records left out of API pages because they were unusable, by reason.",
             ["endpoint", "reason"],
+            registry=r,
+        )
+        self.headers_ignored = Counter(
+            "telepath_monitor_rate_limit_headers_ignored",
+            "X-RateLimit-* headers ignored because their value was not a usable number.",
+            ["endpoint", "header"],
+            registry=r,
+        )
+        self.late_calls = Counter(
+            "telepath_monitor_late_calls",
+            "Calls found only by a sweep of poll.overlap: longer than any call the fast "
+            "path allowed for.",
+            registry=r,
+        )
+        self.calls_in_progress = Gauge(
+            "telepath_calls_in_progress",
+            "Calls the API listed as still in progress at the last poll (not yet ingested).",
             registry=r,
         )
         self.pagination_stopped = Counter(
@@ -291,6 +314,8 @@ class MonitorMetrics:
             self.records_skipped.labels(event.endpoint, event.reason).inc()
         elif isinstance(event, PaginationStopped):
             self.pagination_stopped.labels(event.endpoint, event.reason).inc()
+        elif isinstance(event, HeaderIgnored):
+            self.headers_ignored.labels(event.endpoint, event.header).inc()
 
     def on_delivery(self, event: DeliveryEvent) -> None:
         """Listener for :class:`~monitor.notify.outbox.DeliveryWorker`."""

@@ -229,11 +229,15 @@ class StateStore:
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
+        self.set_metas({key: value})
+
+    def set_metas(self, values: Mapping[str, str]) -> None:
+        """Set several meta keys in one transaction (a gap's two ends together)."""
         with self.transaction() as db:
-            db.execute(
+            db.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, value),
+                list(values.items()),
             )
 
     # --- sync ------------------------------------------------------------------------------

@@ -128,8 +128,12 @@ CONFIG: Final[Mapping[str, str]] = {
     "poll.overview_every": "How often `GET /analytics/overview` is polled (overview rules, "
     "`telepath_overview_*`).",
     "poll.backfill": "How far back the very first sync reads (an empty state DB).",
-    "poll.overlap": "Each sync re-reads this much before the newest call seen: a call is "
-    "listed only once it has ended.",
+    "poll.overlap": "The most a poll re-reads before the newest call seen (a call is "
+    "listed only once it has ended). Polls reach back as far as the longest call of the "
+    "last hour plus `poll.calls_every`; a sweep reads all of it. Default 10m, capped by "
+    "an explicit `poll.backfill`.",
+    "poll.sweep_every": "How often a poll reads the whole `poll.overlap`, to find calls "
+    "longer than any seen (`telepath_monitor_late_calls_total`).",
     "poll.max_pages": "At most this many pages (100 calls each) per poll; past it the walk "
     "stops with a warning and the rest is read by the next polls.",
     "poll.trunks_every": "How often `GET /trunks` is read (trunk names, providers, statuses; "
@@ -311,10 +315,12 @@ LABELS: Final[Mapping[str, str]] = {
     "endpoint": "`/calls`, `/calls/{id}`, `/analytics/overview`, `/trunks`",
     "outcome": "`ok`, `http_error`, `rate_limited`, `timeout`, `connection_error`, `malformed`",
     "result": "`ok`, `error` (polls, reloads); `sent`, `failed`, `skipped` (heartbeats)",
-    "reason": "why a record was skipped or paging stopped; for dead letters `rejected` "
+    "reason": "why a record was skipped (`future_start_time`, `implausible_ai_latency_ms`, "
+    "`missing_id`, ...) or paging stopped; for dead letters `rejected` "
     "or `expired`; for held notifications `silenced`, `maintenance` or `inhibited`; "
     "for refused logins `missing`, `malformed`, `wrong`; for connections `tls_failed`, "
     "`idle_closed`, `over_capacity`, `refused`",
+    "header": "`x-ratelimit-limit`, `x-ratelimit-remaining`, `x-ratelimit-reset`",
     "rule": "the rule's name",
     "severity": "`warning`, `critical`",
     "state": "`pending`, `firing`, `no_data`",

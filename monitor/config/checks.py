@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from monitor.config.durations import format_duration
 from monitor.config.schema import (
     OVERVIEW_METRICS,
     Defaults,
@@ -72,13 +73,14 @@ class CrossChecks:
             if spec.source == "calls" and poll is not None:
                 self._check_window(("rules", i), spec, poll, defaults)
         if poll is not None and poll.overlap > poll.backfill:
-            # Polls never read further back than the backfill, so the overlap would be
-            # cut silently and calls longer than the backfill missed.
+            # Both were written (a default overlap yields to the backfill): polls never
+            # read further back than the backfill, so calls longer would be missed.
             where = ("poll", "overlap") if ("poll", "overlap") in self.pos.values else ("poll",)
             self._at(
                 self.pos.values.get(where, self.pos.values[()]),
-                "poll.overlap is longer than poll.backfill; polls never read further back "
-                "than the backfill, so make the backfill at least as long",
+                f"poll.overlap is longer than poll.backfill ({format_duration(poll.overlap)} > "
+                f"{format_duration(poll.backfill)}); polls never read further back than the "
+                "backfill, so make the backfill at least as long",
             )
 
     def _check_report(self, i: int) -> None:

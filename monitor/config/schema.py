@@ -229,11 +229,21 @@ class Poll(_Frozen):
     overview_every: Duration = timedelta(seconds=60)
     #: How far back the first sync reads.
     backfill: Duration = timedelta(hours=1)
-    #: Each sync re-reads this much before the watermark, to catch records that arrive late.
+    #: The most a poll re-reads before the watermark: polls reach back as far as the
+    #: longest recent call, a sweep all of it. Default 10m, at most an explicit backfill.
     overlap: Duration = timedelta(minutes=10)
+    #: How often a poll reads the whole overlap, for calls longer than any seen.
+    sweep_every: Duration = timedelta(minutes=5)
     max_pages: int = Field(default=500, ge=1)
     #: How often the trunk catalogue (``GET /trunks``: names, providers, statuses) is read.
     trunks_every: Duration = timedelta(minutes=10)
+
+    @model_validator(mode="after")
+    def _default_overlap_yields(self) -> Poll:
+        # A default never contradicts what the user wrote: `backfill: 5m` alone caps it.
+        if "overlap" not in self.model_fields_set and self.overlap > self.backfill:
+            object.__setattr__(self, "overlap", self.backfill)
+        return self
 
 
 class Export(_Frozen):

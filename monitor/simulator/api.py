@@ -155,13 +155,14 @@ class SimulatorApp:
         if limit is None:
             return True, ()
         seconds = now.timestamp()
-        window = math.floor(seconds / 60)
+        phase = self.options.rate_window_phase
+        window = math.floor((seconds - phase) / 60)
         if window != self._window:
             self._window, self._used = window, 0
         allowed = self._used < limit
         if consume and allowed:
             self._used += 1
-        reset = (window + 1) * 60
+        reset = (window + 1) * 60 + phase
         headers = [
             ("X-RateLimit-Limit", str(limit)),
             ("X-RateLimit-Remaining", str(limit - self._used)),
@@ -181,11 +182,9 @@ class SimulatorApp:
 
     def _list_calls(self, query: params.Query, now: datetime, fault: FaultPlan) -> Any:
         limit = params.limit(query)
-        calls = self.timeline.visible(now)
         lower, upper = params.date_range(query)
-        lo = 0 if lower is None else bisect.bisect_left(calls, lower, key=_start)
-        hi = len(calls) if upper is None else bisect.bisect_right(calls, upper, key=_start)
-        calls = calls[lo:hi]
+        listed_from_start = self.options.list_in_progress
+        calls = self.timeline.listed(lower, upper, now, started=listed_from_start)
         trunk = params.param(query, "trunk_id")
         status = params.param(query, "status")
         if trunk is not None or status is not None:
@@ -203,7 +202,7 @@ class SimulatorApp:
             offset = params.offset(query)
             shift = self._offset_shift(offset, limit, fault.duplicate_rate)
             page = ordered[offset - shift : offset - shift + limit]
-            items = oddify_page([bodies.list_item(c, nested=nested) for c in page], fault)
+            items = oddify_page([bodies.list_item(c, nested=nested, now=now) for c in page], fault)
             # The calls that "arrived" count in the total, as they would on the real API.
             pagination = {"limit": limit, "offset": offset, "total": len(ordered) + shift}
             return {"calls": items, "pagination": pagination}
@@ -224,7 +223,7 @@ class SimulatorApp:
             if position is not None:
                 begin = max(0, begin - overlap)
             page, has_more = calls[begin : begin + limit], begin + limit < len(calls)
-        items = oddify_page([bodies.list_item(c, nested=nested) for c in page], fault)
+        items = oddify_page([bodies.list_item(c, nested=nested, now=now) for c in page], fault)
         next_cursor = None
         if has_more:
             last = page[-1]

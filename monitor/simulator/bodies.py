@@ -27,20 +27,24 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def list_item(call: SimCall, *, nested: bool) -> dict[str, Any]:
-    """One item of ``GET /calls``."""
+def list_item(call: SimCall, *, nested: bool, now: datetime | None = None) -> dict[str, Any]:
+    """One item of ``GET /calls``. A call that has not ended at ``now`` (listed only with
+    ``list_in_progress``) has status ``in_progress``, no end, and half its latencies."""
+    ended = now is None or call.end_time <= now
     item: dict[str, Any] = {
         "id": call.id,
         "trunk_id": call.trunk_id,
         "from": call.from_number,
         "to": call.to_number,
-        "status": call.status,
-        "duration_seconds": call.duration_seconds,
+        "status": call.status if ended else "in_progress",
+        "duration_seconds": call.duration_seconds if ended else None,
         "start_time": iso(call.start_time),
-        "end_time": iso(call.end_time),
+        "end_time": iso(call.end_time) if ended else None,
         "direction": call.direction,
     }
     latencies = {name: getattr(call, name) for name in _LATENCIES}
+    if not ended:  # partial figures, so a client taking them as final would be caught
+        latencies = {k: None if v is None else v // 2 for k, v in latencies.items()}
     if nested:
         item["metrics"] = latencies
     else:

@@ -179,6 +179,25 @@ class Timeline:
             settled = min(settled, hi)
             return calls[lo:settled] + [c for c in calls[settled:hi] if c.end_time <= now]
 
+    def listed(
+        self, lower: datetime | None, upper: datetime | None, now: datetime, *, started: bool
+    ) -> list[SimCall]:
+        """What ``visible`` holds with ``lower <= start_time <= upper``, found by bisection
+        so a request costs its range, not the whole history. With ``started``, calls are
+        listed from their start (those not ended yet are in progress)."""
+        with self._lock:
+            self._extend_to(now)
+            calls = self._sorted
+            floor = self.history_start if lower is None else max(lower, self.history_start)
+            lo = bisect.bisect_left(calls, floor, key=_start)
+            top = now if upper is None else min(upper, now)
+            hi = max(lo, bisect.bisect_right(calls, top, key=_start))
+            if started:
+                return calls[lo:hi]
+            settled = bisect.bisect_right(calls, now - MAX_DURATION, key=_start)
+            settled = min(max(lo, settled), hi)
+            return calls[lo:settled] + [c for c in calls[settled:hi] if c.end_time <= now]
+
     def find(self, call_id: str, now: datetime) -> SimCall | None:
         """The call with this id if it is visible at ``now``."""
         with self._lock:

@@ -180,7 +180,7 @@ def test_sync_survives_every_fault_and_reports_it(tmp_path, simulator, clock):
             {"fail_next": 2},
             {"reset_next": 1},
             {"slow_next": 1, "slow_seconds": 1.5},
-            {"malformed_next": 1},
+            {"malformed_next": 3},  # one of three kinds is a 200 our parser accepts
             {"duplicate_rate": 1.0},
             {"odd_record_rate": 0.5},
             {"fail_next": 50, "fail_status": 500},

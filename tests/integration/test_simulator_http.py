@@ -589,3 +589,34 @@ def _odd_variant(item: dict[str, Any], oracle: dict[str, Call]) -> str:
         return "latency_null"
     assert parse(item) == oracle[item["id"]]
     return "clean"
+
+
+def test_a_rate_window_phase_shifts_the_minute() -> None:
+    """rate_window_phase puts a window's end where a test needs it (here 20 s past it)."""
+    clock = ManualClock(START)
+    minute = int(START.timestamp()) // 60 * 60
+    phase = (int(START.timestamp()) - minute + 20) % 60
+    with serve(clock, rate_limit_per_minute=2, rate_window_phase=phase) as (_, client):
+        first = client.get("/trunks")
+        assert int(first.headers["X-RateLimit-Reset"]) == int(START.timestamp()) + 20
+        client.get("/trunks")
+        assert client.get("/trunks").status_code == 429
+        clock.advance(20)
+        assert client.get("/trunks").status_code == 200
+
+
+def test_calls_are_listed_from_their_start_with_list_in_progress() -> None:
+    """Calls still going are listed in progress: no end, no duration, partial latencies."""
+    clock = ManualClock(START)
+    with serve(clock, list_in_progress=True, calls_per_minute=120) as (server, client):
+        items = client.get("/calls", params={"limit": "100"}).json()["data"]
+        going = [i for i in items if i["status"] == "in_progress"]
+        assert going
+        assert all(i["end_time"] is None and i["duration_seconds"] is None for i in going)
+        final = {c.id: c for c in server.visible_calls()}
+        assert not any(i["id"] in final for i in going)
+        call = next(i for i in going if i["ai_latency_ms"] is not None)
+        clock.advance(400)
+        final_ai = {c.id: c.ai_latency_ms for c in server.visible_calls()}[call["id"]]
+        assert final_ai is not None
+        assert call["ai_latency_ms"] == final_ai // 2

@@ -42,6 +42,7 @@ from monitor.config.compare import Baseline, Compare, Relative
 from monitor.history.rollup import HOUR, MINUTE, Tally, aggregate, floor_to
 from monitor.history.store import HistoryStore
 from monitor.models import LATENCY_METRICS, Call
+from monitor.telepath.parsing import is_in_progress
 from monitor.windows import parse_stat
 
 __all__ = [
@@ -196,7 +197,9 @@ class CallBaselines:
 
     def __init__(self, calls: Iterable[Call]) -> None:
         self._minutes: dict[int, dict[str, Tally]] = {}
-        for (trunk, minute), tally in aggregate(calls).items():
+        # As in the history: a call still in progress when fetched has partial latencies.
+        final = (c for c in calls if not is_in_progress(c))
+        for (trunk, minute), tally in aggregate(final).items():
             self._minutes.setdefault(minute, {})[trunk] = tally
 
     def tallies(self, start: datetime, end: datetime, metric: str | None) -> dict[str, Tally]:

@@ -4,7 +4,7 @@ Pure: no I/O, no clock, no lock. ``run`` (the daemon), ``once`` and ``backtest``
 call :func:`step`; the daemon takes its lock around it, commits the result's states and
 notifications in one transaction, then wakes the outbox. The flow, top to bottom::
 
-    windows + overview ──rules.evaluate──▶ observations
+    windows + overview + trunk catalogue ──rules.evaluate──▶ observations
     observations + states ──alerts (quiet policy asked per intent)──▶ intents, held
     the daemon's own sync-failing alert, on its own states ──▶ intents, held
     intents ──notify.outbox──▶ notifications (one per notifier, grouped where it groups)
@@ -26,13 +26,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.alerts import AlertEngine, AlertState, Intent, Quiet
+from monitor.attribution import BASELINE
 from monitor.baselines import BaselineSource
 from monitor.config import Config, Rule
-from monitor.models import Overview
+from monitor.models import LATENCY_METRICS, Overview
 from monitor.notify.base import Notification
 from monitor.notify.outbox import notifications_for
 from monitor.quiet import Firing, QuietPolicy, Silence
 from monitor.rules import Observation, evaluate
+from monitor.trunks import TrunkCatalogue
 from monitor.windows import CallWindows
 
 __all__ = [
@@ -93,6 +95,7 @@ def step(
     sync: Sync,
     known_trunks: Set[str] = frozenset(),
     grouping: Mapping[str, bool] | None = None,
+    catalogue: TrunkCatalogue | None = None,
     baselines: BaselineSource | None = None,
 ) -> StepResult:
     """Evaluate every rule at ``now`` and advance the alerts; change nothing given.
@@ -108,6 +111,8 @@ def step(
         known_trunks: trunks seen before that may hold no calls now.
         grouping: notifier name -> whether it groups; None: every configured notifier,
             ungrouped (only what ``notifications`` holds depends on it).
+        catalogue: trunk names and statuses (``trunk_names``, count rules, and the
+            names in the notifications); None: no trunk is known by name.
         baselines: where ``compare:`` rules read their baselines (the history, or a
             backtest's calls); None makes them "no data".
     """
@@ -118,7 +123,13 @@ def step(
     if sync.calls_ok:
         watched = known_trunks | {s.group for s in rule_states if s.group and s.state != "inactive"}
         observations = evaluate(
-            config.rules, windows, overview, now, known_trunks=watched, baselines=baselines
+            config.rules,
+            windows,
+            overview,
+            now,
+            known_trunks=watched,
+            catalogue=catalogue,
+            baselines=baselines,
         )
     overview_rules = (
         [] if sync.overview_ok else [r.name for r in config.rules if r.source == "overview"]
@@ -145,7 +156,9 @@ def step(
         observations=observations,
         intents=intents,
         held=decided.held + own_decided.held,
-        notifications=notifications_for(intents, flags, now),
+        notifications=notifications_for(
+            intents, flags, now, None if catalogue is None else catalogue.names()
+        ),
         states=rules.states() + own.states(),
     )
 
@@ -198,7 +211,11 @@ def _sync_failing(rule: Rule, config: Config, sync: Sync, now: datetime) -> Obse
 
 
 def window_retention(config: Config) -> timedelta:
-    """How long calls must be kept: the longest window any rule or the export asks for."""
+    """How long calls must be kept: the longest window any rule or the export asks for,
+    plus the hour before a latency rule's window that attribution compares with."""
     windows = [config.export.window]
-    windows += [rule.window for rule in config.rules if rule.source == "calls"]
+    for rule in config.rules:
+        if rule.source == "calls":
+            latency = rule.metric in LATENCY_METRICS
+            windows.append(rule.window + BASELINE if latency else rule.window)
     return max(windows)

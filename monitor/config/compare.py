@@ -209,6 +209,10 @@ class _Written(Protocol):
     def recovery(self) -> float | None: ...
     @property
     def compare(self) -> Compare | None: ...
+    @property
+    def direction(self) -> str | None: ...
+    @property
+    def status(self) -> tuple[str, ...] | None: ...
 
 
 def compare_problems(spec: _Written) -> list[tuple[str, str]]:
@@ -227,4 +231,11 @@ def compare_problems(spec: _Written) -> list[tuple[str, str]]:
         out.append(("compare", "compare does not apply to call_count"))
     if spec.op not in (">", ">="):
         out.append(("op", "compare rules alert on a rise: op must be > or >="))
+    # The baseline would cover every call while the window covers the filtered ones.
+    if spec.direction is not None:
+        out.append(("direction", "compare rules take no direction: the history keeps none"))
+    if spec.status is not None:
+        out.append(
+            ("status", "compare rules take no status: the history keeps every status together")
+        )
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -174,6 +175,34 @@ def test_per_trunk_baselines_are_each_trunks_own():
     assert got["t1"][0] == pytest.approx(300.0, rel=0.02)
     assert not got["slow"][1]
     assert not got["t1"][1]
+
+
+def test_a_backtest_baseline_leaves_out_calls_still_in_progress():
+    """Calls fetched while in progress have partial latencies; the history never counts
+    them, so neither do the fetched calls' baselines."""
+    yesterday = NOW - timedelta(days=1)
+    ongoing = [
+        replace(c, status="in_progress", end_time=None, ai_latency_ms=5000.0)
+        for c in calls_at(yesterday, 0.0, 30, tag="open-")
+    ]
+    obs = observe(compare_rule(min_baseline_calls=30), calls_at(NOW, 500.0, 30),
+                  calls_at(yesterday, 400.0, 30) + ongoing)  # fmt: skip
+    assert obs.baseline == pytest.approx(400.0, rel=0.02)
+    thin = observe(compare_rule(min_baseline_calls=31), calls_at(NOW, 500.0, 30),
+                   calls_at(yesterday, 400.0, 30) + ongoing)  # fmt: skip
+    assert thin.value is None
+    assert "30 calls, fewer than min_baseline_calls 31" in (thin.reason or "")
+
+
+@pytest.mark.parametrize(("ai", "attributed"), [(900.0, True), (420.0, False)])
+def test_compare_rules_attribute_past_the_thresholds_set_from_their_baseline(ai, attributed):
+    """Attribution follows the thresholds the baseline set: a compare rule has none of
+    its own, so it must be worked out after the baseline."""
+    obs = observe(
+        compare_rule(), calls_at(NOW, ai, 30), calls_at(NOW - timedelta(days=1), 400.0, 30)
+    )
+    assert obs.baseline == pytest.approx(400.0, rel=0.02)
+    assert (obs.attribution is not None) is attributed
 
 
 def test_history_baselines_read_minute_and_hour_rows(tmp_path):

@@ -151,6 +151,8 @@ BAD_CASES: dict[str, list[tuple[str, str]]] = {
         ("22:15", "recovery does not apply to compare rules"),
         ("23:14", "compare does not apply to call_count"),
         ("26:73", "must be >= 1"),
+        ("29:16", "compare rules take no direction: the history keeps none"),
+        ("30:13", "compare rules take no status"),
     ],
 }
 

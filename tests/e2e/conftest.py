@@ -26,15 +26,29 @@ SOAK_CALLS_PER_MINUTE = float(os.environ.get("TELEPATH_E2E_SOAK_CALLS_PER_MINUTE
 #: Largest RSS growth, in MiB, allowed once the soak's windows are full.
 SOAK_MAX_GROWTH_MIB = float(os.environ.get("TELEPATH_E2E_SOAK_MAX_GROWTH_MIB", "8"))
 
-_FIGURES: list[dict[str, Any]] = []
+#: One JSON object per line per scenario, in each process's base temporary directory,
+#: so the session's summary also finds what xdist workers recorded.
+FIGURES_FILE = "e2e-figures.jsonl"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep the scenarios on one worker under xdist: they time real processes."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.xdist_group("e2e"))
 
 
 @pytest.fixture
-def figures(request: pytest.FixtureRequest) -> Callable[..., None]:
+def figures(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., None]:
     """Record the figures of one scenario (name=value pairs) for the summary table."""
+    path = tmp_path_factory.getbasetemp() / FIGURES_FILE
 
     def record(**values: Any) -> None:
-        _FIGURES.append({"scenario": request.node.name, **values})
+        with path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps({"scenario": request.node.name, **values}, default=str) + "\n")
 
     return record
 
@@ -51,14 +65,21 @@ def scenario(tmp_path: Path) -> Iterator[Scenario]:
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Print the figures every scenario recorded, and keep them as JSON."""
-    if not _FIGURES:
+    if hasattr(terminalreporter.config, "workerinput"):
+        return  # an xdist worker: the controller prints every worker's figures
+    base = Path(terminalreporter.config._tmp_path_factory.getbasetemp())
+    rows = [
+        json.loads(line)
+        for found in sorted(base.glob(f"**/{FIGURES_FILE}"))
+        for line in found.read_text(encoding="utf-8").splitlines()
+    ]
+    if not rows:
         return
     terminalreporter.section("telepath-monitor e2e figures")
-    for row in _FIGURES:
+    for row in rows:
         name = row["scenario"]
         rest = ", ".join(f"{k}={v}" for k, v in row.items() if k != "scenario")
         terminalreporter.write_line(f"{name}: {rest}")
-    base = terminalreporter.config._tmp_path_factory.getbasetemp()
-    path = Path(base) / "e2e-figures.json"
-    path.write_text(json.dumps(_FIGURES, indent=2, default=str))
+    path = base / "e2e-figures.json"
+    path.write_text(json.dumps(rows, indent=2, default=str))
     terminalreporter.write_line(f"(also written to {path})")

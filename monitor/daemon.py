@@ -44,6 +44,8 @@ from monitor.reports.jobs import HistoryJobs
 from monitor.rules import Observation
 from monitor.server import MetricsServer
 from monitor.settings import Settings, parse_listen
+from monitor.slo import classifiers, slo_rules
+from monitor.slo.source import read_figures
 from monitor.status import StatusSnapshot, render, snapshot
 from monitor.store import StateStore
 from monitor.sync import CallSync, SyncHealth
@@ -99,6 +101,7 @@ class Daemon:
         self.lock = threading.RLock()
         api_key = settings.require_api_key()
         self.store = StateStore(settings.state_db)
+        self.store.rollup_counters = classifiers(config.slos)
         self.windows = CallWindows(window_retention(config))
         #: The latest /analytics/overview, None before the first one.
         self.overview: Overview | None = None
@@ -382,6 +385,7 @@ class Daemon:
                 sync=self._sync_status(ok=sync_ok),
                 known_trunks=self.known_trunks,
                 grouping=group_flags(self.senders),
+                slos=read_figures(self.store, self.config.slos, now, self.known_trunks),
             )
 
     def _sync_status(self, *, ok: bool) -> Sync:
@@ -423,7 +427,7 @@ class Daemon:
         if not isinstance(sender, AlertmanagerSender):
             return
         with self.lock:
-            rules = {r.name: r for r in self.config.rules}
+            rules = {r.name: r for r in [*self.config.rules, *slo_rules(self.config)]}
             rules[SYNC_FAILING] = sync_failing_rule(self.config)
         firing = [
             FiringAlert(rule, st.group, st.severity, st.alert_id, st.started_at, st.last_value)
@@ -472,7 +476,8 @@ class Daemon:
 
     def _apply_config(self, config: Config) -> None:
         self.windows.set_retention(window_retention(config), now=self.clock.now())
-        kept = {r.name for r in config.rules} | {SYNC_FAILING}
+        kept = {r.name for r in [*config.rules, *slo_rules(config)]} | {SYNC_FAILING}
+        self.store.rollup_counters = classifiers(config.slos)
         self.states = [s for s in self.states if s.rule in kept]
         self.metrics.export_window = config.export.window
         # A lower cap applies to trunks not exported yet: a series cannot be taken back.

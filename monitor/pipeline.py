@@ -32,6 +32,8 @@ from monitor.notify.base import Notification
 from monitor.notify.outbox import notifications_for
 from monitor.quiet import Firing, QuietPolicy, Silence
 from monitor.rules import Observation, evaluate
+from monitor.slo import SloFigures, slo_rules
+from monitor.slo import observations as slo_observations
 from monitor.windows import CallWindows
 
 __all__ = [
@@ -92,6 +94,7 @@ def step(
     sync: Sync,
     known_trunks: Set[str] = frozenset(),
     grouping: Mapping[str, bool] | None = None,
+    slos: Sequence[SloFigures] = (),
 ) -> StepResult:
     """Evaluate every rule at ``now`` and advance the alerts; change nothing given.
 
@@ -106,6 +109,8 @@ def step(
         known_trunks: trunks seen before that may hold no calls now.
         grouping: notifier name -> whether it groups; None: every configured notifier,
             ungrouped (only what ``notifications`` holds depends on it).
+        slos: every SLO's figures at ``now`` (:func:`monitor.slo.source.read_figures`);
+            their burn alerts follow the rules' observations.
     """
     rule_states = [s for s in states if s.rule != SYNC_FAILING]
     own_states = [s for s in states if s.rule == SYNC_FAILING]
@@ -114,11 +119,12 @@ def step(
     if sync.calls_ok:
         watched = known_trunks | {s.group for s in rule_states if s.group and s.state != "inactive"}
         observations = evaluate(config.rules, windows, overview, now, known_trunks=watched)
+        observations += slo_observations(config, slos, windows, now)
     overview_rules = (
         [] if sync.overview_ok else [r.name for r in config.rules if r.source == "overview"]
     )
 
-    rules = AlertEngine(config.links, rule_states, config.rules)
+    rules = AlertEngine(config.links, rule_states, [*config.rules, *slo_rules(config)])
     decided = rules.advance(
         observations,
         now,
@@ -146,7 +152,7 @@ def step(
 
 def quiet_policy(config: Config, silences: Iterable[Silence]) -> QuietPolicy:
     """The silences given, the config's maintenance windows and inhibition rules."""
-    rules = {r.name: r for r in config.rules}
+    rules = {r.name: r for r in [*config.rules, *slo_rules(config)]}
     rules[SYNC_FAILING] = sync_failing_rule(config)
     return QuietPolicy(rules, silences, config.mute, config.inhibit)
 

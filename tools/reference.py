@@ -224,6 +224,29 @@ CONFIG: Final[Mapping[str, str]] = {
     "reports[].timezone": "IANA time zone the days and `at` are counted in.",
     "reports[].trunks": "Only these trunks; left out, all of them.",
     "reports[].notify": "Notifier names (Slack, webhook, console; not Alertmanager).",
+    # slos
+    "slos": "Service level objectives; each burn alert goes through the rules' alert machinery.",
+    "slos[].name": "Unique; names the counters, the metrics' `slo` label and the alerts "
+    "(`slo-<name>-burn-<long>-<short>`).",
+    "slos[].summary": "What the objective promises, for people; heads each alert.",
+    "slos[].per": "`trunk`: one budget per trunk; `account`: one over all selected calls.",
+    "slos[].trunks": "Only these trunks; not with `exclude_trunks`.",
+    "slos[].exclude_trunks": "Every trunk but these.",
+    "slos[].good": "What a good call is: one latency at or under a bound.",
+    "slos[].good.metric": "A component latency or `total_latency_ms`.",
+    "slos[].good.op": "`<=` or `<`.",
+    "slos[].good.threshold": "Milliseconds. A counted call without the metric is bad.",
+    "slos[].status": "Only calls of these statuses count, good or bad; left out, all.",
+    "slos[].objective": "Share of counted calls that must be good: `99%` or `0.99`.",
+    "slos[].period": "The error budget's period; must fit in `history.keep`.",
+    "slos[].alerts": "Burn-rate alerts; left out, the SRE workbook's 14.4x 1h/5m and 6x "
+    "6h/30m pages and 1x 3d/6h ticket.",
+    "slos[].alerts[].burn_rate": "Fire while both windows burn the budget this many times "
+    "faster than the period allows.",
+    "slos[].alerts[].long": "The long window: the burn is real.",
+    "slos[].alerts[].short": "The short window: the burn goes on now (and clears fast).",
+    "slos[].alerts[].severity": "`warning` or `critical`.",
+    "slos[].alerts[].notify": "Notifier names; left out, `defaults.notify` for the severity.",
     # defaults
     "defaults.for": "How long a condition must hold before the alert fires; `0s` fires at once.",
     "defaults.repeat": "Re-notify a firing alert this often; `never` notifies once.",
@@ -626,6 +649,7 @@ _TABLE_TITLES: Final = {
     "heartbeat": "`heartbeat`: a dead-man's switch",
     "history": "`history`: rollups kept for reports and trends",
     "reports": "`reports[]`: scheduled reports",
+    "slos": "`slos[]`: service level objectives",
 }
 
 

@@ -54,21 +54,25 @@ from monitor.config.schema import (
     WebhookNotifier,
     WeeklyRange,
 )
+from monitor.config.slos import DEFAULT_BURN_ALERTS, BurnAlert, GoodCall, Slo
 from monitor.models import LATENCY_METRICS
 
 __all__ = [
+    "DEFAULT_BURN_ALERTS",
     "DEFAULT_INHIBIT",
     "LATENCY_METRICS",
     "LINK_PLACEHOLDERS",
     "METRICS",
     "OVERVIEW_METRICS",
     "AlertmanagerNotifier",
+    "BurnAlert",
     "Config",
     "ConsoleNotifier",
     "Defaults",
     "Delivery",
     "Duration",
     "Export",
+    "GoodCall",
     "Heartbeat",
     "History",
     "InhibitMatcher",
@@ -88,6 +92,7 @@ __all__ = [
     "Rule",
     "Severity",
     "SlackNotifier",
+    "Slo",
     "SyncFailing",
     "WebhookNotifier",
     "WeeklyRange",

@@ -25,7 +25,7 @@ from monitor.config import Config
 from monitor.errors import ApiError, AuthError, DeliveryError
 from monitor.heartbeat import HeartbeatPinger, heartbeat_health
 from monitor.metrics import MonitorMetrics
-from monitor.models import Overview
+from monitor.models import Call, Overview
 from monitor.notify.alertmanager import AlertmanagerSender, FiringAlert
 from monitor.notify.base import Notification, Sender
 from monitor.notify.outbox import DeliveryThreads, DeliveryWorker, group_flags
@@ -44,7 +44,8 @@ from monitor.reports.jobs import HistoryJobs
 from monitor.rules import Observation
 from monitor.server import MetricsServer
 from monitor.settings import Settings, parse_listen
-from monitor.slo import classifiers, slo_rules
+from monitor.slo import SloFigures, classifiers, slo_rules
+from monitor.slo.metrics import SloCollector, histogram_edges
 from monitor.slo.source import read_figures
 from monitor.status import StatusSnapshot, render, snapshot
 from monitor.store import StateStore
@@ -115,7 +116,17 @@ class Daemon:
             alert_states=self.alert_states,
             outbox_stats=lambda: self.store.outbox_stats(self.clock.now()),
             overview=lambda: self.overview,
+            latency_buckets=histogram_edges(config),
         )
+        #: Every SLO's figures at the latest step.
+        self.slo_figures: list[SloFigures] = []
+        self.slo_metrics = SloCollector(
+            lambda: self.config.slos,
+            lambda: self.slo_figures,
+            self.metrics.cap.label,
+            self.metrics.cap.admits,
+        )
+        self.metrics.add_collector(self.slo_metrics)
         self.client = TelepathClient(
             http or build_http_client(settings.api_url, timeout=settings.api_timeout),
             api_key=api_key,
@@ -132,7 +143,7 @@ class Daemon:
             backfill=config.poll.backfill,
             overlap=config.poll.overlap,
             lock=self.lock,
-            on_new_calls=self.metrics.on_new_calls,
+            on_new_calls=self._on_new_calls,
         )
         self._overview_fields = {str(k): v for k, v in config.overview_fields.items()}
         self.known_trunks: set[str] = set()
@@ -375,6 +386,7 @@ class Daemon:
         (``evaluate`` commits the result, ``once`` only shows it)."""
         with self.lock:
             self.known_trunks.update(self.windows.trunks())
+            self.slo_figures = read_figures(self.store, self.config.slos, now, self.known_trunks)
             return step(
                 self.config,
                 self.windows,
@@ -385,8 +397,12 @@ class Daemon:
                 sync=self._sync_status(ok=sync_ok),
                 known_trunks=self.known_trunks,
                 grouping=group_flags(self.senders),
-                slos=read_figures(self.store, self.config.slos, now, self.known_trunks),
+                slos=self.slo_figures,
             )
+
+    def _on_new_calls(self, calls: Sequence[Call]) -> None:
+        self.metrics.on_new_calls(calls)
+        self.slo_metrics.on_new_calls(calls)
 
     def _sync_status(self, *, ok: bool) -> Sync:
         """How polling goes, for a pipeline step; ``ok``: the last poll of /calls worked."""

@@ -44,6 +44,7 @@ from monitor.config import (
     Links,
     NotifyRoutes,
     Rule,
+    Slo,
     format_duration,
 )
 from monitor.config.loader import _SECTIONS, _TOP_KEYS
@@ -57,6 +58,8 @@ from monitor.notify.sample import sample_notification
 from monitor.notify.webhook import payload
 from monitor.rules import Observation
 from monitor.settings import ENV_PREFIX, Settings
+from monitor.slo import counter_names, figures
+from monitor.slo.metrics import SloCollector
 from monitor.telepath.client import PaginationStopped, RecordSkipped, RequestRecord
 from monitor.windows import CallWindows
 
@@ -319,6 +322,8 @@ LABELS: Final[Mapping[str, str]] = {
     "notifier": "the notifier's name in the config",
     "version": "telepath-monitor's version",
     "python_version": "the Python running it",
+    "slo": "the SLO's name in the config",
+    "window": "an SLO alert window, e.g. `1h`, `5m`",
 }
 
 #: Webhook payload fields, by dotted path (``[]`` for the items of a list).
@@ -725,6 +730,16 @@ def reference_registry() -> MonitorMetrics:
         AlertState("ai-latency-p95", "conn_a", "firing", "warning", alert_id="a1")
     ]
     metrics.outbox_stats = lambda: [("oncall", 2, 30.0)]
+    slo = Slo.model_validate(
+        {"name": "ai-answers", "good": {"metric": "ai_latency_ms", "threshold": 1500},
+         "objective": "99%"}
+    )  # fmt: skip
+    slo_figures = figures(slo, [("conn_a", 0, 60, dict.fromkeys(counter_names(slo), 2))], T0)
+    slo_metrics = SloCollector(
+        lambda: [slo], lambda: slo_figures, metrics.cap.label, metrics.cap.admits
+    )
+    slo_metrics.on_new_calls(calls)
+    metrics.add_collector(slo_metrics)
     for metric in vars(metrics).values():  # what is left: one child each, to show its labels
         if isinstance(metric, MetricWrapperBase):
             names = getattr(metric, "_labelnames", ())

@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_backtest(commands)
     _add_report(commands)
+    from monitor.slo.command import add_command as _add_slo
+
+    _add_slo(commands)
     return parser
 
 

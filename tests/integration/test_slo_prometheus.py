@@ -79,7 +79,10 @@ class Prometheus:
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=5)
 
     def query(self, promql: str) -> list[dict[str, Any]]:
-        body = self.http.get("/api/v1/query", params={"query": promql}).json()
+        response = self.http.get("/api/v1/query", params={"query": promql})
+        if response.status_code == 503:  # starting: "Service Unavailable", not JSON
+            return []
+        body = response.json()
         assert body["status"] == "success", body
         result: list[dict[str, Any]] = body["data"]["result"]
         return result

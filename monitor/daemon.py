@@ -47,6 +47,7 @@ from monitor.settings import Settings, parse_listen
 from monitor.slo import SloFigures, classifiers, slo_rules
 from monitor.slo.metrics import SloCollector, histogram_edges
 from monitor.slo.source import read_figures
+from monitor.slo.views import slo_rows
 from monitor.status import StatusSnapshot, render, snapshot
 from monitor.store import StateStore
 from monitor.sync import CallSync, SyncHealth
@@ -558,6 +559,7 @@ class Daemon:
             states, latest = list(self.states), dict(self.latest)
             calls, overview = replace(self.calls_health), replace(self.overview_health)
             watermark, links = self.sync.watermark, self.config.links
+            slos = slo_rows(self.slo_figures)
         return snapshot(
             now,
             states=states,
@@ -572,6 +574,7 @@ class Daemon:
             rate_limit=self.client.rate_limit,
             rate_limit_remaining=self.client.rate_limit_remaining,
             trends=self.history.trends(now),
+            slos=slos,
         )
 
     def readiness(self) -> tuple[bool, str]:

@@ -675,7 +675,7 @@ def _backtest(args: argparse.Namespace) -> int:
 
 # --- report ------------------------------------------------------------------------------
 
-REPORT_SETTINGS = ("api_url", "state_db", "log_level", "log_format")
+REPORT_SETTINGS = ("api_url", "config", "state_db", "log_level", "log_format")
 
 
 def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -99,6 +99,12 @@ class Slo(_Frozen):
 
     @model_validator(mode="after")
     def _windows_within_period(self) -> Slo:
+        if "alerts" not in self.model_fields_set:
+            # A default yields to what was written: the default alerts that do not fit
+            # a short period are left out rather than refused.
+            fitting = tuple(a for a in self.alerts if a.long <= self.period)
+            object.__setattr__(self, "alerts", fitting)
+            return self
         for alert in self.alerts:
             if alert.long > self.period:
                 raise PydanticCustomError(

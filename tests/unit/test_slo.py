@@ -139,6 +139,12 @@ def test_a_loaded_slo_resolves_its_alerts_notifiers(tmp_path):
     assert ticket.labels == {"slo": "fast", "long_window": "1d", "short_window": "2h"}
 
 
+def test_default_alerts_that_do_not_fit_a_short_period_are_left_out():
+    assert [a.long for a in slo(period="1d").alerts] == [timedelta(hours=1), timedelta(hours=6)]
+    with pytest.raises(ValueError, match="longer than the SLO's period"):
+        slo(period="1d", alerts=[{"burn_rate": 1, "long": "3d", "short": "6h"}])
+
+
 def test_rules_cannot_watch_burn_rate(tmp_path):
     (problem,) = problems(tmp_path, "rules:\n  - {name: r, metric: burn_rate, warning: 1}\n")
     assert "unknown metric" in problem

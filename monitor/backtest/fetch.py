@@ -90,6 +90,7 @@ def fetch_start(config: Config, start: datetime) -> datetime:
     overlap, which the live sync does not allow for either. So we read no further.
     """
     windows = [r.window for r in config.rules if r.source == "calls"] or [timedelta(0)]
+    windows += [a.long for s in config.slos for a in s.alerts]  # an SLO alert's long window
     reach = min(config.poll.backfill, max(windows) + config.poll.overlap)
     return start - reach
 

@@ -10,8 +10,8 @@
   (exact, from the history's per-minute counts); ``trunk_id=""`` for ``per: account``.
 
 Cardinality: two counters per (SLO, trunk), one budget gauge per (SLO, group) and one
-burn-rate gauge per (SLO, group, distinct window): 11 series per trunk for an SLO with
-the default alerts.
+burn-rate gauge per (SLO, group, distinct window): 8 series per trunk for an SLO with
+the default alerts (``bench/bench_slo.py``).
 """
 
 from __future__ import annotations

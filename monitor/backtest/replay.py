@@ -208,12 +208,7 @@ def replay_rules(
         )
     rules = [r for r in rules if r.source == "calls"]
     if trunks:
-        account = [r.name for r in rules if r.per == "account"]
-        if account:
-            notes.append(
-                f"not replayed: {', '.join(account)} (account-wide; --trunk fetches only "
-                "the chosen trunks' calls)"
-            )
+        notes += _account_note("", [r.name for r in rules if r.per == "account"])
         rules = [r for r in rules if r.per == "trunk"]
     return tuple(rules), notes
 
@@ -228,16 +223,20 @@ def replay_slos(
     ]
     notes: list[str] = []
     if trunks:
-        account = [s.name for s in chosen if s.per == "account"]
-        if account:
-            notes.append(
-                f"not replayed: SLO {', '.join(account)} (account-wide; --trunk fetches only "
-                "the chosen trunks' calls)"
-            )
+        notes += _account_note("SLO ", [s.name for s in chosen if s.per == "account"])
         chosen = [s for s in chosen if s.per == "trunk"]
     if chosen:
         notes.append("SLO budgets count only the calls fetched for the replay, not a whole period")
     return tuple(chosen), notes
+
+
+def _account_note(kind: str, names: Sequence[str]) -> list[str]:
+    if not names:
+        return []
+    return [
+        f"not replayed: {kind}{', '.join(names)} (account-wide; --trunk fetches only the "
+        "chosen trunks' calls)"
+    ]
 
 
 def shown_rules(config: Config, rules: Sequence[Rule], slos: Sequence[Slo]) -> tuple[Rule, ...]:

@@ -8,11 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from monitor.config import load_config
-from monitor.daemon import Daemon
-from monitor.settings import load_settings
-from monitor.simulator import DEFAULT_API_KEY
 from monitor.status import render
+from tests.support.daemon import make_daemon as make_support_daemon
 
 pytestmark = pytest.mark.integration
 
@@ -35,17 +32,7 @@ RULE = "slo-ai-fast-burn-2h-1h"
 
 
 def make_daemon(tmp_path, url, clock):
-    path = tmp_path / "alerts.yaml"
-    path.write_text(CONFIG)
-    settings = load_settings(
-        env={
-            "TELEPATH_API_KEY": DEFAULT_API_KEY,
-            "TELEPATH_API_URL": url,
-            "TELEPATH_STATE_DB": str(tmp_path / "state.db"),
-            "TELEPATH_LISTEN": "127.0.0.1:0",
-        }
-    )
-    return Daemon(settings, load_config(path), clock=clock)
+    return make_support_daemon(tmp_path, url, clock, CONFIG)
 
 
 def test_the_spiked_trunk_burns_its_budget_and_a_restart_keeps_the_counts(

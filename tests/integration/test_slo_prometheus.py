@@ -22,11 +22,8 @@ import httpx
 import pytest
 import yaml
 
-from monitor.config import load_config
-from monitor.daemon import Daemon
-from monitor.settings import load_settings
-from monitor.simulator import DEFAULT_API_KEY
 from monitor.slo.promrules import render_rules
+from tests.support.daemon import make_daemon
 
 PROMETHEUS = shutil.which("prometheus")
 pytestmark = [
@@ -118,20 +115,9 @@ def by_trunk(result: list[dict[str, Any]]) -> dict[str, float]:
 def test_prometheus_agrees_with_our_burn_rate_and_percentiles(tmp_path, simulator, clock):
     server = simulator(scenario="ai-spike", calls_per_minute=240)
     clock.advance(4 * 60)  # into the incident: conn_sim02 answers slowly
-    config_path = tmp_path / "alerts.yaml"
-    config_path.write_text(CONFIG)
-    config = load_config(config_path)
+    daemon = make_daemon(tmp_path, server.url, clock, CONFIG)
     rules = tmp_path / "slo-rules.yaml"
-    rules.write_text(render_rules(config.slos))
-    settings = load_settings(
-        env={
-            "TELEPATH_API_KEY": DEFAULT_API_KEY,
-            "TELEPATH_API_URL": server.url,
-            "TELEPATH_STATE_DB": str(tmp_path / "state.db"),
-            "TELEPATH_LISTEN": "127.0.0.1:0",
-        }
-    )
-    daemon = Daemon(settings, config, clock=clock)
+    rules.write_text(render_rules(daemon.config.slos))
     daemon.server.start()
     daemon.poll_calls()
     daemon.evaluate(sync_ok=True)

@@ -387,7 +387,7 @@ class Daemon:
         (``evaluate`` commits the result, ``once`` only shows it)."""
         with self.lock:
             self.known_trunks.update(self.windows.trunks())
-            self.slo_figures = read_figures(self.store, self.config.slos, now, self.known_trunks)
+            self.slo_figures = self._slo_figures(now)
             return step(
                 self.config,
                 self.windows,
@@ -400,6 +400,15 @@ class Daemon:
                 grouping=group_flags(self.senders),
                 slos=self.slo_figures,
             )
+
+    def _slo_figures(self, now: datetime) -> list[SloFigures]:
+        """The SLOs' figures from the history; none when it cannot be read, so their
+        alerts hold (no data) while the rules go on."""
+        try:
+            return read_figures(self.store, self.config.slos, now, self.known_trunks)
+        except Exception:
+            log.exception("reading the SLO counts failed; SLO alerts hold this evaluation")
+            return []
 
     def _on_new_calls(self, calls: Sequence[Call]) -> None:
         self.metrics.on_new_calls(calls)

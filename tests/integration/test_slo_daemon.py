@@ -4,6 +4,7 @@ restart keeps the counts (the history has them, though the calls table is pruned
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -82,3 +83,27 @@ def test_the_spiked_trunk_burns_its_budget_and_a_restart_keeps_the_counts(
     assert {k: v[day] for k, v in after.items()} == {k: v[day] for k, v in before.items()}
     assert still == {"conn_sim02"}
     assert len(resent) == 1  # no second notification after the restart
+
+
+def test_unreadable_slo_counts_hold_the_slo_alerts_and_the_rules_go_on(
+    tmp_path, simulator, clock, monkeypatch, caplog
+):
+    server = simulator(scenario="ai-spike", calls_per_minute=240)
+    clock.advance(4 * 60)
+    daemon = make_daemon(tmp_path, server.url, clock)
+    try:
+        daemon.poll_calls()
+        assert {s.group for s in daemon.states if s.state == "firing"} == {"conn_sim02"}
+
+        def broken(*_args: object, **_kwargs: object) -> None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+        monkeypatch.setattr("monitor.daemon.read_figures", broken)
+        clock.advance(30)
+        daemon.evaluate(sync_ok=True)
+        firing = [s for s in daemon.states if s.rule == RULE and s.state == "firing"]
+    finally:
+        daemon.stop()
+    assert [s.group for s in firing] == ["conn_sim02"]  # held, not resolved
+    assert firing[0].no_data
+    assert "reading the SLO counts failed" in caplog.text

@@ -319,3 +319,31 @@ def test_figures_summed_in_sql_equal_the_pure_ones(tmp_path):
         or True
     )
     store.close()
+
+
+def test_slo_rules_command_refuses_a_bad_config_or_one_without_slos(tmp_path, capsys):
+    from monitor.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("slos:\n  - {name: x, good: {metric: mos, threshold: 1}, objective: 2}\n")
+    assert main(["slo", "rules", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "bad.yaml:2:" in err
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("rules: []\n")
+    assert main(["slo", "rules", str(empty)]) == 1
+    assert "no slos: section" in capsys.readouterr().err
+    assert main(["slo"]) == 2
+
+
+def test_the_slo_table_escapes_what_came_from_the_api():
+    from monitor.slo.views import render_slos, slo_rows
+
+    s = slo()
+    good, total = counter_names(s)
+    evil = '<img src=x onerror="alert(1)">'
+    row = (evil, int(T0.timestamp()), 60, {good: 1, total: 3})
+    page = render_slos(slo_rows(figures(s, [row], T0 + timedelta(minutes=1), [evil])))
+    assert "<img" not in page
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in page
+    assert 'class="slo spent"' in page  # 2 bad of 3 overspends a 1% budget

@@ -21,12 +21,14 @@ tools:
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
-## test: the whole suite: lint, format check, strict typing, then every test
+## test: the whole suite: lint, format check, strict typing, then every test in a random
+## order (seed in the header) with a branch-coverage report; fails under the floor in
+## pyproject.toml ([tool.coverage.report] fail_under)
 test: $(STAMP) tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest --cov --cov-report=term
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

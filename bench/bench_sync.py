@@ -14,14 +14,18 @@ would measure nothing).
 from __future__ import annotations
 
 import argparse
+import bisect
 import gc
 import json
+import math
+import random
 import statistics
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -329,14 +333,191 @@ def bench_simulator(calls_per_minute: int, history: timedelta, runs: int, tmp: P
         dispose(sync)
 
 
+# --- old and new sync design, requests per poll ---------------------------------------------
+
+
+class Traffic:
+    """An in-process ``GET /calls`` over a fixed list of calls: listed once ended, newest
+    first, offset pagination with ``total``, 100 a page. The date range is bisected, so
+    a request costs its page, not the history: the figures are the client's."""
+
+    def __init__(self, clock: ManualClock, calls: list[tuple[float, float]], trunks: int):
+        self.clock = clock
+        calls.sort()
+        self.starts = [start for start, _ in calls]
+        self.ends = [end for _, end in calls]
+        self.trunks = trunks
+        self.requests = 0
+
+    def item(self, i: int) -> dict[str, Any]:
+        start, end = self.starts[i], self.ends[i]
+        return {
+            "id": f"call_{i}", "trunk_id": f"conn_{i % self.trunks}", "status": "connected",
+            "start_time": datetime.fromtimestamp(start, UTC).isoformat(),
+            "end_time": datetime.fromtimestamp(end, UTC).isoformat(),
+            "duration_seconds": round(end - start, 3),
+            "ai_latency_ms": 300, "carrier_lag_ms": 85, "gateway_processing_ms": 20,
+        }  # fmt: skip
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests += 1
+        now = self.clock.now().timestamp()
+        query = request.url.params
+        lower = parsing.parse_timestamp(query["from"]).timestamp()
+        upper = min(
+            now, parsing.parse_timestamp(query.get("to", "9999-01-01T00:00:00Z")).timestamp()
+        )
+        lo = bisect.bisect_left(self.starts, lower)
+        hi = bisect.bisect_right(self.starts, upper)
+        listed = [i for i in range(hi - 1, lo - 1, -1) if self.ends[i] <= now]
+        offset, limit = int(query.get("offset", "0")), int(query["limit"])
+        body = {
+            "calls": [self.item(i) for i in listed[offset : offset + limit]],
+            "pagination": {"limit": limit, "offset": offset, "total": len(listed)},
+        }
+        return httpx.Response(200, json=body)
+
+    def listed_ids(self, since: float, now: float) -> set[str]:
+        lo = bisect.bisect_left(self.starts, since)
+        return {f"call_{i}" for i in range(lo, len(self.starts)) if self.ends[i] <= now}
+
+
+@dataclass
+class DesignRun:
+    """What one design did over one scenario."""
+
+    requests: list[int] = field(default_factory=list)  # per poll, the first excluded
+    cpu: list[float] = field(default_factory=list)  # seconds per poll, the first excluded
+    late: int = 0
+    missed: int = 0
+    long_delays: list[float] = field(default_factory=list)  # listed → ingested, long calls
+
+
+def run_design(
+    calls: list[tuple[float, float]],
+    *,
+    trunks: int,
+    every: timedelta,
+    polls: int,
+    overlap: timedelta,
+    sweep_every: timedelta,
+    long_call: float,
+    tmp: Path,
+) -> DesignRun:
+    """Poll ``polls`` times every ``every`` from NOW on; ``sweep_every`` 0 is the old
+    design (every poll walks the whole overlap)."""
+    clock = ManualClock(NOW)
+    traffic = Traffic(clock, list(calls), trunks)
+    http = httpx.Client(base_url="https://api.test/v1", transport=httpx.MockTransport(traffic))
+    client = TelepathClient(
+        http, api_key=SecretStr("k" * 20), clock=clock, requests_per_minute=UNLIMITED_RPM,
+        max_pages=10_000,
+    )  # fmt: skip
+    heard: dict[str, datetime] = {}
+
+    def on_new(batch: Sequence[Call]) -> None:
+        for call in batch:
+            heard[call.id] = clock.now()
+
+    store = StateStore(tmp / f"design-{time.monotonic_ns()}.db")
+    sync = CallSync(
+        client, store, CallWindows(timedelta(minutes=5)), clock, backfill=timedelta(hours=1),
+        overlap=overlap, margin=every, sweep_every=sweep_every, on_new_calls=on_new,
+    )  # fmt: skip
+    run = DesignRun()
+    for number in range(polls):
+        before, cpu = traffic.requests, time.process_time()
+        result = sync.poll()
+        if number:
+            run.requests.append(traffic.requests - before)
+            run.cpu.append(time.process_time() - cpu)
+            run.late += result.late
+        clock.advance(every.total_seconds())
+    now = clock.now().timestamp() - every.total_seconds()
+    listed = traffic.listed_ids((NOW - timedelta(hours=1)).timestamp(), now)
+    run.missed = len(listed - set(heard))
+    for i, (start, end) in enumerate(zip(traffic.starts, traffic.ends, strict=True)):
+        if end - start >= long_call and end <= now and f"call_{i}" in heard:
+            run.long_delays.append(heard[f"call_{i}"].timestamp() - end)
+    client.close()
+    store.close()
+    return run
+
+
+def bench_design(scale: int, tmp: Path) -> None:
+    """Issue 13's two scenarios, the old design (sweep on every poll) beside the new."""
+    rng = random.Random(13)
+    print("\nsync design: the whole overlap every poll (old) vs learned overlap + sweep (new)")
+    horizon = timedelta(hours=1)
+
+    def arrivals(per_second: float, span: timedelta) -> Iterator[float]:
+        moment = (NOW - horizon).timestamp()
+        end = moment + (horizon + span).total_seconds()
+        while moment < end:
+            moment += rng.expovariate(per_second)
+            yield moment
+
+    # (a) 10 calls/s over 5 trunks, 1-3 s long, polls every 5 s, poll.overlap 10m.
+    span_a = timedelta(minutes=10 // scale or 1)
+    calls_a = [(t, t + rng.uniform(1, 3)) for t in arrivals(10, span_a)]
+    polls_a = int(span_a / timedelta(seconds=5))
+    print(f"(a) 10 calls/s, 1-3 s, polls every 5 s, overlap 10m, {polls_a} polls after the first")
+    for label, sweep in (("old", timedelta(0)), ("new", timedelta(minutes=5))):
+        run = run_design(
+            calls_a, trunks=5, every=timedelta(seconds=5), polls=polls_a + 1,
+            overlap=timedelta(minutes=10), sweep_every=sweep, long_call=1e9, tmp=tmp,
+        )  # fmt: skip
+        print(
+            f"  {label}: requests per poll median {statistics.median(run.requests):g}, "
+            f"mean {statistics.mean(run.requests):.2f}, max {max(run.requests)}; CPU per poll "
+            f"median {statistics.median(run.cpu) * 1e3:.1f} ms; calls listed never ingested "
+            f"{run.missed}"
+        )
+
+    # (b) 1,000 calls/min, log-normal durations (median 3 min, sigma 0.4) plus a 25-minute
+    # call every 10 minutes from NOW-3m30s (ending between two sweeps); polls every 30 s;
+    # poll.overlap 30m to reach them.
+    span_b = timedelta(minutes=40 // scale or 4)
+    calls_b = [(t, t + rng.lognormvariate(math.log(180), 0.4)) for t in arrivals(1000 / 60, span_b)]
+    longest_normal = max(end - start for start, end in calls_b)
+    for k in range(int(span_b / timedelta(minutes=10)) + 1):
+        start = (NOW - timedelta(minutes=3, seconds=30) + timedelta(minutes=10 * k)).timestamp()
+        calls_b.append((start, start + 25 * 60))
+    polls_b = int(span_b / timedelta(seconds=30))
+    print(
+        f"(b) 1,000 calls/min, log-normal (median 3 min, longest {longest_normal / 60:.1f} min) "
+        f"+ 25-minute calls, polls every 30 s, overlap 30m, {polls_b} polls after the first"
+    )
+    for label, sweep in (("old", timedelta(0)), ("new", timedelta(minutes=5))):
+        run = run_design(
+            calls_b, trunks=50, every=timedelta(seconds=30), polls=polls_b + 1,
+            overlap=timedelta(minutes=30), sweep_every=sweep, long_call=25 * 60, tmp=tmp,
+        )  # fmt: skip
+        per_minute = sum(run.requests) / (len(run.requests) * 0.5)
+        delays = ", ".join(f"{d:.0f}" for d in run.long_delays) or "none ended"
+        print(
+            f"  {label}: {per_minute:,.0f} requests/min ({per_minute / 6000:.1%} of 6,000); "
+            f"CPU per poll median {statistics.median(run.cpu) * 1e3:.0f} ms; late calls "
+            f"{run.late if label == 'new' else 'n/a'}; listed never ingested {run.missed}; "
+            "25-minute calls ingested "
+            f"this many s after they were listed: {delays}"
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    parser.add_argument(
+        "--design", action="store_true", help="only the old-vs-new sync design figures"
+    )
     args = parser.parse_args(argv)
     scale = 10 if args.quick else 1
     print(machine() + (" (--quick: sizes / 10)" if args.quick else ""))
     sys.stdout.flush()
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
+        bench_design(scale, Path(tmp))
+        if args.design:
+            return
         bench_processing(100_000 // scale, 2 if args.quick else 3, Path(tmp))
         sys.stdout.flush()
         bench_simulator(1000 // scale, timedelta(hours=1), 2 if args.quick else 3, Path(tmp))

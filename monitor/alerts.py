@@ -32,9 +32,10 @@ new ``alert_id``. Decisions where the behaviour is a choice:
 - No data, ``no_data: resolve``: firing resolves (value None), pending goes inactive.
 - A (rule, group) that had state but no observation this step (a trunk that vanished
   from the windows) counts as no data. An inactive one is simply forgotten.
-- A kept rule whose ``per`` or trunk filters changed (config reload) no longer watches
-  some of its groups: those resolve at the next step (reason "no longer watched"), a
-  pending one goes inactive silently. They do not wait for ``no_data``.
+- A kept rule whose ``per`` or trunk filters changed (config reload), or a trunk whose
+  name no longer matches the rule's ``trunk_names``, is no longer watched: the alert
+  resolves at the next step (reason "no longer watched"), a pending one goes inactive
+  silently. They do not wait for ``no_data``.
 - ``sync_ok=False``: our own failure, not the calls'. Nothing moves and nothing is sent.
   ``hold_rules`` does the same for some rules only (overview rules while polling the
   overview fails): their alerts keep their state and send nothing.
@@ -48,6 +49,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal, TypeVar
 
+from monitor.attribution import Attribution
 from monitor.config import Links, Rule, Severity
 from monitor.models import Call
 from monitor.rules import Observation
@@ -64,7 +66,7 @@ Key = tuple[str, str | None]
 #: Why an alert's notifications are held: (rule, group, every state) -> reason or None.
 Quiet = Callable[[Rule, str | None, Sequence["AlertState"]], str | None]
 #: The reason a group resolves when its rule no longer watches it.
-NOT_WATCHED = "no longer watched by the rule (its per or trunk filters changed)"
+NOT_WATCHED = "no longer watched by the rule (its filters or the trunk's name changed)"
 
 _TIMES = ("pending_since", "started_at", "last_notified_at", "resolved_at")
 _T = TypeVar("_T")
@@ -238,6 +240,8 @@ class Intent:
     at: datetime
     #: Why ``value`` is None, when it is.
     reason: str | None = None
+    #: What each latency component did (latency alerts past a threshold).
+    attribution: Attribution | None = None
 
     @property
     def trunk_url(self) -> str | None:
@@ -494,6 +498,7 @@ class AlertEngine:
             notify=tuple(rule.notifiers_for(severity)),
             at=now,
             reason=obs.reason,
+            attribution=obs.attribution,
         )
 
     def _fill_links(self, group: str | None, calls: Sequence[Call]) -> dict[str, str]:

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from monitor import __version__
+from monitor.cli_silence import add_silence
+from monitor.cli_support import add_settings_flags, print_table, settings_from
 from monitor.errors import MonitorError, SettingsError
 from monitor.lifecycle import ConfigWatcher, load_config_file, wait_for_stop_signal
-from monitor.logs import configure_logging, register_secret
-from monitor.settings import Settings, load_settings
-
-if TYPE_CHECKING:
-    pass
+from monitor.logs import configure_logging
+from monitor.settings import load_settings
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check(commands)
     _add_once(commands)
     _add_test_notify(commands)
-    _add_silence(commands)
+    add_silence(commands)
     _add_simulate(commands)
     _add_demo(commands)
     _add_backtest(commands)
@@ -73,7 +73,7 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Poll the Telepath API, keep latency windows, serve /metrics, /healthz "
         "and /readyz. Reloads the config on SIGHUP; stops cleanly on SIGTERM or SIGINT.",
     )
-    _add_settings_flags(parser, *RUN_SETTINGS)
+    add_settings_flags(parser, *RUN_SETTINGS)
     parser.set_defaults(handler=_run)
 
 
@@ -89,128 +89,12 @@ def _run(args: argparse.Namespace) -> int:
     try:
         wait_for_stop_signal(watcher.tick)
     finally:
-        daemon.stop()
-    return 0
-
-
-# --- silence ---------------------------------------------------------------------------
-
-SILENCE_SETTINGS = ("state_db", "log_level", "log_format")
-
-
-def _add_silence(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser(
-        "silence",
-        help="hold the notifications of matching alerts for a while",
-        description="Silences are kept in the state DB; a running daemon applies them at its "
-        "next evaluation. Silenced alerts still change state and show in once, the status "
-        "page and metrics; only their notifications are held. A silence that ends while its "
-        "alert still fires lets the notification out then.",
-    )
-    actions = parser.add_subparsers(title="actions", metavar="ACTION")
-    add = actions.add_parser("add", help="add a silence; prints its id")
-    add.add_argument("--rule", required=True, help="rule name or glob, e.g. 'voice-*'")
-    add.add_argument("--trunk", default="*", help="trunk id or glob ('account' for account-wide)")
-    add.add_argument("--for", dest="duration", required=True, help="how long, e.g. 30m, 2h, 1d")
-    add.add_argument("--comment", required=True, help="why (shown in list and logs)")
-    add.add_argument("--author", default=None, help="who (default: $USER)")
-    _add_settings_flags(add, *SILENCE_SETTINGS)
-    add.set_defaults(handler=_silence_add)
-    listing = actions.add_parser("list", help="silences in force (--all: also ended ones)")
-    listing.add_argument("--all", action="store_true", help="include ended silences")
-    listing.add_argument("--json", action="store_true", help="machine-readable output")
-    _add_settings_flags(listing, *SILENCE_SETTINGS)
-    listing.set_defaults(handler=_silence_list)
-    expire = actions.add_parser("expire", help="end a silence now")
-    expire.add_argument("id", metavar="ID", help="the silence id (or a unique prefix)")
-    _add_settings_flags(expire, *SILENCE_SETTINGS)
-    expire.set_defaults(handler=_silence_expire)
-
-
-def _silence_add(args: argparse.Namespace) -> int:
-    import getpass
-    import secrets as token
-    from datetime import UTC
-
-    from monitor.config import parse_duration
-    from monitor.quiet import Silence
-    from monitor.store import StateStore
-
-    settings = settings_from(args, *SILENCE_SETTINGS)
-    try:
-        duration = parse_duration(args.duration)
-    except ValueError as exc:
-        raise SettingsError(f"--for: {exc}") from None
-    if not args.comment.strip():
-        raise SettingsError("--comment must say why")
-    now = datetime.now(UTC)
-    silence = Silence(
-        id=token.token_hex(4),
-        rule=args.rule,
-        trunk=args.trunk,
-        starts_at=now,
-        ends_at=now + duration,
-        comment=args.comment.strip(),
-        created_by=args.author or getpass.getuser(),
-        created_at=now,
-    )
-    store = StateStore(settings.state_db)
-    try:
-        store.add_silence(silence)
-    finally:
-        store.close()
-    print(silence.id)
-    return 0
-
-
-def _silence_list(args: argparse.Namespace) -> int:
-    import json
-    from datetime import UTC
-
-    from monitor.store import StateStore
-
-    settings = settings_from(args, *SILENCE_SETTINGS)
-    now = datetime.now(UTC)
-    store = StateStore(settings.state_db)
-    try:
-        silences = store.silences(active_at=None if args.all else now)
-    finally:
-        store.close()
-    rows = [
-        {
-            "id": s.id,
-            "rule": s.rule,
-            "trunk": s.trunk,
-            "active": s.active(now),
-            "starts_at": s.starts_at.isoformat(timespec="seconds"),
-            "ends_at": (s.expired_at or s.ends_at).isoformat(timespec="seconds"),
-            "created_by": s.created_by,
-            "comment": s.comment,
-        }
-        for s in silences
-    ]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        _print_table(rows, list(rows[0]) if rows else ["id"], "(no silences)")
-    return 0
-
-
-def _silence_expire(args: argparse.Namespace) -> int:
-    from datetime import UTC
-
-    from monitor.store import StateStore
-
-    settings = settings_from(args, *SILENCE_SETTINGS)
-    store = StateStore(settings.state_db)
-    try:
-        found = store.expire_silence(args.id, datetime.now(UTC))
-    finally:
-        store.close()
-    if not found:
-        print(f"telepath-monitor: no single silence with id {args.id!r}", file=sys.stderr)
-        return 1
-    print(f"silence {args.id} expired")
+        clean = daemon.stop()
+    if not clean:
+        # A job thread is stuck past TELEPATH_SHUTDOWN_GRACE; a normal exit would wait
+        # for it (the thread pool joins its workers at exit), so leave without it.
+        logging.shutdown()
+        os._exit(1)
     return 0
 
 
@@ -227,7 +111,7 @@ def _add_test_notify(commands: argparse._SubParsersAction[argparse.ArgumentParse
         "and report whether it was delivered. Nothing is queued or retried.",
     )
     parser.add_argument("name", metavar="NAME", help="a notifier name from the config")
-    _add_settings_flags(parser, *TEST_NOTIFY_SETTINGS)
+    add_settings_flags(parser, *TEST_NOTIFY_SETTINGS)
     parser.set_defaults(handler=_test_notify)
 
 
@@ -272,7 +156,7 @@ def _add_once(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "daemon's state is never changed; nothing is sent unless --notify (silences, "
         "maintenance windows and inhibition apply).",
     )
-    _add_settings_flags(parser, *ONCE_SETTINGS)
+    add_settings_flags(parser, *ONCE_SETTINGS)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--notify", action="store_true", help="send what the step would send")
     parser.set_defaults(handler=_once)
@@ -297,28 +181,8 @@ def _once(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"evaluated_at": now.isoformat(), "rules": rows}, indent=2))
     else:
-        _print_table(rows, ONCE_COLUMNS)
+        print_table(rows, ONCE_COLUMNS)
     return 0
-
-
-def _print_table(
-    rows: list[dict[str, object]], headers: list[str], empty: str = "(no rules)"
-) -> None:
-    cells = [[_cell(row[h]) for h in headers] for row in rows]
-    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(headers)]
-    print("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    for line in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
-    if not rows:
-        print(empty)
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 # --- check -------------------------------------------------------------------------------
@@ -327,51 +191,48 @@ def _cell(value: object) -> str:
 def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "check",
-        help="validate a config file offline",
+        help="validate a config file (and the web config) offline",
         description="Validate a config file without any network call. Exit 0 when valid; "
-        "exit 1 with every problem as file:line:col: message.",
+        "exit 1 with every problem as file:line:col: message. Secrets written in the "
+        "file instead of ${VAR} are warned about.",
     )
     parser.add_argument("path", nargs="?", default=None, help="default: TELEPATH_CONFIG")
+    parser.add_argument(
+        "--web-config",
+        default=None,
+        help="also validate this web config (TLS, basic auth); default: TELEPATH_WEB_CONFIG",
+    )
     parser.set_defaults(handler=_check)
 
 
 def _check(args: argparse.Namespace) -> int:
     from monitor.config import load_config
-    from monitor.errors import ConfigError
+    from monitor.errors import ConfigError, WebConfigError
+    from monitor.secretcheck import literal_secrets
+    from monitor.webconfig import load_web_config
 
-    path = args.path or load_settings().config
+    settings = load_settings()
+    path = args.path or settings.config
+    web_path = Path(args.web_config) if args.web_config else settings.web_config
+    failed = False
     try:
         config = load_config(path)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
-        return 1
-    print(f"{path}: ok ({config.summary()})")
-    return 0
-
-
-def _add_settings_flags(parser: argparse.ArgumentParser, *names: str) -> None:
-    """Flags that override TELEPATH_* settings; the environment supplies the rest."""
-    flags = {
-        "api_url": ("--api-url", "Telepath API base URL (TELEPATH_API_URL)"),
-        "config": ("--config", "rules and notifiers file (TELEPATH_CONFIG)"),
-        "state_db": ("--state-db", "SQLite state file (TELEPATH_STATE_DB)"),
-        "listen": ("--listen", "host:port of /metrics, /healthz, /readyz (TELEPATH_LISTEN)"),
-        "log_level": ("--log-level", "DEBUG, INFO, WARNING or ERROR (TELEPATH_LOG_LEVEL)"),
-        "log_format": ("--log-format", "text or json (TELEPATH_LOG_FORMAT)"),
-    }
-    for name in names:
-        flag, help_text = flags[name]
-        parser.add_argument(flag, dest=name, default=None, help=help_text)
-
-
-def settings_from(args: argparse.Namespace, *names: str) -> Settings:
-    """Settings from the environment with this command's flags on top; logging set up."""
-    settings = load_settings({name: getattr(args, name, None) for name in names})
-    if settings.api_key is not None:
-        register_secret(settings.api_key.get_secret_value())
-    configure_logging(settings.logging_level, settings.log_format)
-    return settings
+        failed = True
+    else:
+        for warning in literal_secrets(Path(path), config):
+            print(warning, file=sys.stderr)
+        print(f"{path}: ok ({config.summary()})")
+    if web_path is not None:
+        try:
+            web = load_web_config(web_path)
+        except WebConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        print(f"{web_path}: ok ({web.summary()})")
+    return 1 if failed else 0
 
 
 # --- simulate ----------------------------------------------------------------------------
@@ -405,9 +266,19 @@ def _add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     parser.add_argument("--pagination", choices=("cursor", "offset"), default="cursor")
     parser.add_argument("--order", choices=("newest", "oldest"), default="newest")
     parser.add_argument("--latency-layout", choices=("flat", "nested"), default="flat")
+    parser.add_argument(
+        "--list-in-progress", action="store_true", help="list calls from their start"
+    )
     parser.add_argument("--rate-limit", type=int, default=6000, help="requests per minute")
     parser.add_argument("--no-rate-limit", action="store_true", help="for benchmarks")
     parser.add_argument("--retry-after", action="store_true", help="send Retry-After on 429")
+    parser.add_argument(
+        "--disable-trunk",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="list this trunk as inactive in /trunks (repeatable)",
+    )
     faults = parser.add_argument_group("faults (probabilities 0..1)")
     faults.add_argument("--error-rate", type=_probability, default=0.0, help="5xx responses")
     faults.add_argument("--slow-rate", type=_probability, default=0.0, help="slow responses")
@@ -469,8 +340,10 @@ def _simulate(args: argparse.Namespace) -> int:
         pagination=args.pagination,
         order=args.order,
         latency_layout=args.latency_layout,
+        list_in_progress=args.list_in_progress,
         rate_limit_per_minute=None if args.no_rate_limit else args.rate_limit,
         retry_after_header=args.retry_after,
+        disabled_trunks=tuple(args.disable_trunk),
         host=args.host,
         port=args.port,
         faults=FaultOptions(
@@ -572,7 +445,7 @@ def _add_backtest(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     parser.add_argument("--report", type=Path, metavar="FILE", help="write an HTML report")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    _add_settings_flags(parser, *BACKTEST_SETTINGS)
+    add_settings_flags(parser, *BACKTEST_SETTINGS)
     parser.set_defaults(handler=_backtest)
 
 
@@ -685,7 +558,7 @@ def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
     parser = commands.add_parser("report", help=HELP, description=DESCRIPTION)
     add_arguments(parser)
-    _add_settings_flags(parser, *REPORT_SETTINGS)
+    add_settings_flags(parser, *REPORT_SETTINGS)
     parser.set_defaults(handler=_report)
 
 

@@ -3,14 +3,15 @@
 Jobs run on APScheduler 3.x threads, one instance each at a time, coalesced when late.
 A job never raises into the scheduler: API failures are logged, counted and recorded
 in the sync health; anything unexpected is logged with its traceback and the daemon
-carries on. Stopping lets a running sync finish (the client's retry budget bounds
-it), then closes the server and the state DB.
+carries on. Stopping is bounded by ``TELEPATH_SHUTDOWN_GRACE`` (:mod:`monitor.shutdown`):
+a running poll's waits end at once, then the server and the state DB are closed.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from monitor.alerts import AlertState, Intent
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config
-from monitor.errors import ApiError, AuthError, DeliveryError
+from monitor.details import DetailFetcher
+from monitor.errors import ApiError, AuthError, DeliveryError, ShutdownRequested
 from monitor.heartbeat import HeartbeatPinger, heartbeat_health
 from monitor.metrics import MonitorMetrics
 from monitor.models import Call, Overview
@@ -44,14 +46,16 @@ from monitor.reports.jobs import HistoryJobs
 from monitor.rules import Observation
 from monitor.server import MetricsServer
 from monitor.settings import Settings, parse_listen
-from monitor.slo import SloFigures, classifiers, slo_rules
-from monitor.slo.metrics import SloCollector, histogram_edges
-from monitor.slo.source import read_figures
-from monitor.slo.views import slo_rows
+from monitor.shutdown import StoppableClock
+from monitor.slo import slo_rules
+from monitor.slo.metrics import histogram_edges
+from monitor.slo.tracker import SloTracker
 from monitor.status import StatusSnapshot, render, snapshot
 from monitor.store import StateStore
 from monitor.sync import CallSync, SyncHealth
 from monitor.telepath.client import TelepathClient, build_http_client
+from monitor.trunks import TrunkCatalogue
+from monitor.webconfig import load_web_config
 from monitor.windows import CallWindows
 
 log = logging.getLogger(__name__)
@@ -101,9 +105,14 @@ class Daemon:
         self.config = config
         self.clock = clock or SystemClock()
         self.lock = threading.RLock()
+        #: Set by stop(): the client's waits end and a running poll unwinds.
+        self.stopping = threading.Event()
         api_key = settings.require_api_key()
+        # Before anything is opened: a bad web config stops the start with nothing to undo.
+        self.web = None if settings.web_config is None else load_web_config(settings.web_config)
         self.store = StateStore(settings.state_db)
-        self.store.rollup_counters = classifiers(config.slos)
+        #: Trunk names, providers and statuses (GET /trunks), kept in the state DB.
+        self.catalogue = TrunkCatalogue(self.store.load_trunks())
         self.windows = CallWindows(window_retention(config))
         #: The latest /analytics/overview, None before the first one.
         self.overview: Overview | None = None
@@ -115,23 +124,16 @@ class Daemon:
             max_trunks=config.export.max_trunks,
             sync_watermark=lambda: self.sync.watermark,
             alert_states=self.alert_states,
+            trunk_info=lambda: list(self.catalogue),
             outbox_stats=lambda: self.store.outbox_stats(self.clock.now()),
             overview=lambda: self.overview,
             latency_buckets=histogram_edges(config),
         )
-        #: Every SLO's figures at the latest step.
-        self.slo_figures: list[SloFigures] = []
-        self.slo_metrics = SloCollector(
-            lambda: self.config.slos,
-            lambda: self.slo_figures,
-            self.metrics.cap.label,
-            self.metrics.cap.admits,
-        )
-        self.metrics.add_collector(self.slo_metrics)
+        self.slos = SloTracker(lambda: self.config, self.store, self.metrics)
         self.client = TelepathClient(
             http or build_http_client(settings.api_url, timeout=settings.api_timeout),
             api_key=api_key,
-            clock=self.clock,
+            clock=StoppableClock(self.clock, self.stopping),
             requests_per_minute=settings.api_rate_limit,
             max_pages=config.poll.max_pages,
             listener=self.metrics.on_client_event,
@@ -143,11 +145,15 @@ class Daemon:
             self.clock,
             backfill=config.poll.backfill,
             overlap=config.poll.overlap,
+            margin=config.poll.calls_every,
+            sweep_every=config.poll.sweep_every,
             lock=self.lock,
             on_new_calls=self._on_new_calls,
         )
         self._overview_fields = {str(k): v for k, v in config.overview_fields.items()}
         self.known_trunks: set[str] = set()
+        self.details = DetailFetcher(self.client, self.store, self.clock, config.links)
+        self.trunks_health = SyncHealth()
         #: Every alert's state, the sync-failing alert's included; replaced by each step.
         self.states: list[AlertState] = self._load_states()
         self._console = console
@@ -174,6 +180,8 @@ class Daemon:
             self.metrics.render,
             self.readiness,
             status_page=lambda: render(self.status_snapshot()),
+            web=self.web,
+            listener=self.metrics.on_server_event,
         )
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -218,7 +226,11 @@ class Daemon:
         self.delivery_threads.start()
         self.server.start()
         host, port = self.server.address
-        log.info("serving /metrics, /healthz and /readyz on %s:%d", host, port)
+        log.info(
+            "serving /metrics, /healthz and /readyz on %s:%d (%s)", host, port, self.server.scheme
+        )
+        if self.web is not None:
+            log.info("web config %s: %s", self.web.path, self.web.summary())
         now = datetime.now(UTC)
         poll = self.config.poll
         self.scheduler.add_job(
@@ -228,6 +240,10 @@ class Daemon:
         self.scheduler.add_job(
             self.poll_overview, "interval", seconds=poll.overview_every.total_seconds(),
             id="overview", next_run_time=now,
+        )  # fmt: skip
+        self.scheduler.add_job(
+            self.poll_trunks, "interval", seconds=poll.trunks_every.total_seconds(),
+            id="trunks", next_run_time=now,
         )  # fmt: skip
         self._schedule_alertmanager()
         self._schedule_heartbeat()
@@ -266,21 +282,49 @@ class Daemon:
                     seconds=sender.resend_every.total_seconds(), id=f"alertmanager-{name}",
                 )  # fmt: skip
 
-    def stop(self) -> None:
-        """Stop taking work, let a running poll finish, then release everything."""
+    def stop(self) -> bool:
+        """Stop taking work, cut a running poll short, then release everything, all
+        within ``TELEPATH_SHUTDOWN_GRACE`` seconds.
+
+        Returns:
+            True when every job and delivery ended in time; False when one is still
+            running (its thread is left behind: the caller should exit at once).
+        """
+        grace = self.settings.shutdown_grace
+        deadline = time.monotonic() + grace
+        self.stopping.set()
         running = self.scheduler.running
+        clean = True
         if running:
-            log.info("stopping: waiting for running polls to finish")
-            self.scheduler.shutdown(wait=True)
-        self.delivery_threads.stop()
+            log.info("stopping: cutting running polls short (at most %.0fs)", grace)
+            self.client.cancel()  # a slow response must not hold up the shutdown
+            # On a thread of its own, so the wait for a stuck job is bounded here.
+            waiter = threading.Thread(
+                target=self.scheduler.shutdown, kwargs={"wait": True}, name="scheduler-stop"
+            )
+            waiter.daemon = True
+            waiter.start()
+            waiter.join(max(0.0, deadline - time.monotonic()))
+            clean = not waiter.is_alive()
+        self.delivery_threads.stop(timeout=max(0.1, deadline - time.monotonic()))
         close_senders(self.senders)
         if self.heartbeat_pinger is not None:
             self.heartbeat_pinger.close()
         self.server.stop()
+        if not clean:
+            # The stuck job may still use the client and the store; SQLite's journal
+            # keeps the DB consistent when the process exits under it.
+            log.error(
+                "a poll did not end within TELEPATH_SHUTDOWN_GRACE (%.0fs); exiting "
+                "anyway, the next start reads its range again",
+                grace,
+            )
+            return False
         self.client.close()
         self.store.close()
         if running:
             log.info("stopped")
+        return True
 
     # --- jobs --------------------------------------------------------------------------
 
@@ -289,6 +333,9 @@ class Daemon:
         started = self.clock.monotonic()
         try:
             result = self.sync.poll()
+        except ShutdownRequested:
+            log.info("the poll of /calls was cut short by the shutdown; it is read again at start")
+            return
         except ApiError as exc:
             self._failed(self.calls_health, "/calls", exc)
             self.evaluate(sync_ok=False)
@@ -301,12 +348,14 @@ class Daemon:
         now = self.clock.now()
         self.calls_health.record_success(now)
         self.history.polled(result.since, now, result.gap)
-        self.evaluate(sync_ok=True)
+        self.send_details(self.evaluate(sync_ok=True))
         self.metrics.on_sync("/calls", ok=True, at=now)
         took = self.clock.monotonic() - started
         self.metrics.sync_duration.observe(took)
         self._note_slow_poll(took)
         self.metrics.duplicates.inc(result.duplicates)
+        self.metrics.late_calls.inc(result.late)
+        self.metrics.calls_in_progress.set(result.in_progress)
         log.debug(
             "synced /calls: %d new, %d duplicates, %d skipped in %d pages",
             result.new, result.duplicates, result.skipped, result.pages,
@@ -329,6 +378,8 @@ class Daemon:
         """Read /analytics/overview; never raises."""
         try:
             overview = self.client.get_overview(self._overview_fields)
+        except ShutdownRequested:
+            return
         except ApiError as exc:
             self._failed(self.overview_health, "/analytics/overview", exc)
             return
@@ -346,6 +397,47 @@ class Daemon:
         self.metrics.on_sync("/analytics/overview", ok=True, at=overview.fetched_at)
         with self.lock:
             self.overview = overview
+
+    def poll_trunks(self) -> None:
+        """Read the trunk catalogue (``GET /trunks``); never raises."""
+        try:
+            listed = self.client.list_trunks()
+        except ApiError as exc:
+            self._failed(self.trunks_health, "/trunks", exc)
+            return
+        except Exception:
+            log.exception("reading /trunks failed unexpectedly")
+            self._failed(self.trunks_health, "/trunks", None)
+            return
+        now = self.clock.now()
+        with self.lock:
+            renames = self.catalogue.update(listed)
+            trunks = list(self.catalogue)
+        for trunk_id, old, new in renames:
+            log.info("trunk %s renamed from %r to %r", trunk_id, old, new)
+        if not listed:
+            log.warning("/trunks listed no trunk; keeping the %d known", len(trunks))
+        try:
+            self.store.save_trunks(trunks)
+        except Exception:
+            log.exception("saving the trunk catalogue failed")
+        self.trunks_health.record_success(now)
+        self.metrics.on_sync("/trunks", ok=True, at=now)
+
+    def send_details(self, intents: Sequence[Intent]) -> int:
+        """Fetch call details for newly firing alerts and queue their follow-ups; never
+        raises. Runs after the firing notifications were queued, so it delays none."""
+        try:
+            follow_ups = self.details.follow_ups(
+                intents, group_flags(self.senders), self.catalogue.names()
+            )
+            if follow_ups:
+                self.store.enqueue(follow_ups)
+                self.delivery_threads.wake()
+            return len(follow_ups)
+        except Exception:
+            log.exception("call details failed unexpectedly")
+            return 0
 
     # --- evaluation --------------------------------------------------------------------
 
@@ -387,7 +479,6 @@ class Daemon:
         (``evaluate`` commits the result, ``once`` only shows it)."""
         with self.lock:
             self.known_trunks.update(self.windows.trunks())
-            self.slo_figures = self._slo_figures(now)
             return step(
                 self.config,
                 self.windows,
@@ -398,21 +489,13 @@ class Daemon:
                 sync=self._sync_status(ok=sync_ok),
                 known_trunks=self.known_trunks,
                 grouping=group_flags(self.senders),
-                slos=self.slo_figures,
+                slos=self.slos.refresh(now, self.known_trunks),
+                catalogue=self.catalogue,
             )
-
-    def _slo_figures(self, now: datetime) -> list[SloFigures]:
-        """The SLOs' figures from the history; none when it cannot be read, so their
-        alerts hold (no data) while the rules go on."""
-        try:
-            return read_figures(self.store, self.config.slos, now, self.known_trunks)
-        except Exception:
-            log.exception("reading the SLO counts failed; SLO alerts hold this evaluation")
-            return []
 
     def _on_new_calls(self, calls: Sequence[Call]) -> None:
         self.metrics.on_new_calls(calls)
-        self.slo_metrics.on_new_calls(calls)
+        self.slos.on_new_calls(calls)
 
     def _sync_status(self, *, ok: bool) -> Sync:
         """How polling goes, for a pipeline step; ``ok``: the last poll of /calls worked."""
@@ -428,14 +511,21 @@ class Daemon:
 
     # --- notifications -------------------------------------------------------------------
 
-    def send_now(self, notifications: Sequence[Notification]) -> int:
+    def send_now(
+        self, notifications: Sequence[Notification], intents: Sequence[Intent] = ()
+    ) -> int:
         """Queue notifications and deliver them at once, without the threads (``once
-        --notify``); returns how many were delivered. What a first attempt could not
-        deliver is dead-lettered, not left for a later ``run``."""
+        --notify``), then the call-detail follow-ups of ``intents`` (the step's intents
+        that caused them); returns how many were delivered. What a first attempt could
+        not deliver is dead-lettered, not left for a later ``run``."""
         self.store.enqueue(notifications)
         delivered = sum(self.delivery.deliver_due(name) for name in self.senders)
+        names = self.catalogue.names()
+        follow_ups = self.details.follow_ups(intents, group_flags(self.senders), names)
+        self.store.enqueue(follow_ups)
+        delivered += sum(self.delivery.deliver_due(name) for name in self.senders)
         # Nothing is left behind for a later `run` to send long after the fact.
-        ids = {n.id for n in notifications}
+        ids = {n.id for n in [*notifications, *follow_ups]}
         for entry in self.store.outbox_entries("pending"):
             if entry.notification.id in ids:
                 self.store.mark_dead(entry.seq, self.clock.now(), "not delivered by once --notify")
@@ -455,8 +545,19 @@ class Daemon:
         with self.lock:
             rules = {r.name: r for r in [*self.config.rules, *slo_rules(self.config)]}
             rules[SYNC_FAILING] = sync_failing_rule(self.config)
+            attributions = {key: obs.attribution for key, obs in self.latest.items()}
         firing = [
-            FiringAlert(rule, st.group, st.severity, st.alert_id, st.started_at, st.last_value)
+            FiringAlert(
+                rule,
+                st.group,
+                st.severity,
+                st.alert_id,
+                st.started_at,
+                st.last_value,
+                trunk_name=self.catalogue.name(st.group),
+                attribution=attributions.get(st.key),
+                call_details=tuple(self.store.alert_details(st.alert_id)),
+            )
             for st in self.alert_states()
             if st.state == "firing"
             and st.severity is not None
@@ -478,6 +579,7 @@ class Daemon:
         try:
             self.store.prune_outbox(self.clock.now() - self.config.delivery.keep)
             self.store.prune_slack_messages()
+            self.details.prune(self.clock.now())
         except Exception:
             log.exception("pruning the outbox failed")
 
@@ -503,13 +605,15 @@ class Daemon:
     def _apply_config(self, config: Config) -> None:
         self.windows.set_retention(window_retention(config), now=self.clock.now())
         kept = {r.name for r in [*config.rules, *slo_rules(config)]} | {SYNC_FAILING}
-        self.store.rollup_counters = classifiers(config.slos)
+        self.slos.configure(config)
         self.states = [s for s in self.states if s.rule in kept]
         self.metrics.export_window = config.export.window
         # A lower cap applies to trunks not exported yet: a series cannot be taken back.
         self.metrics.cap.limit = config.export.max_trunks
         self.client.max_pages = config.poll.max_pages
+        self.details.links = config.links
         self.sync.backfill, self.sync.overlap = config.poll.backfill, config.poll.overlap
+        self.sync.margin, self.sync.sweep_every = config.poll.calls_every, config.poll.sweep_every
         self._overview_fields = {str(k): v for k, v in config.overview_fields.items()}
         old, self.config = self.config, config
         old_poll = old.poll
@@ -527,6 +631,9 @@ class Daemon:
             )
             self.scheduler.reschedule_job(
                 "overview", trigger="interval", seconds=config.poll.overview_every.total_seconds()
+            )
+            self.scheduler.reschedule_job(
+                "trunks", trigger="interval", seconds=config.poll.trunks_every.total_seconds()
             )
         log.info("config reloaded: %s", config.summary())
 
@@ -568,7 +675,7 @@ class Daemon:
             states, latest = list(self.states), dict(self.latest)
             calls, overview = replace(self.calls_health), replace(self.overview_health)
             watermark, links = self.sync.watermark, self.config.links
-            slos = slo_rows(self.slo_figures)
+            trunks = {trunk.id: trunk for trunk in self.catalogue}
         return snapshot(
             now,
             states=states,
@@ -583,7 +690,8 @@ class Daemon:
             rate_limit=self.client.rate_limit,
             rate_limit_remaining=self.client.rate_limit_remaining,
             trends=self.history.trends(now),
-            slos=slos,
+            slos=self.slos.rows(),
+            trunks=trunks,
         )
 
     def readiness(self) -> tuple[bool, str]:

@@ -4,14 +4,17 @@ The tree::
 
     MonitorError                 exit code 1 unless noted
     ├── SettingsError            a TELEPATH_* setting or CLI flag is invalid (exit 2)
+    │   └── WebConfigError       the TELEPATH_WEB_CONFIG file is invalid (exit 2)
     ├── ConfigError              alerts.yaml is invalid; carries every problem found
+    ├── StateFileError           the state DB is writable by others or not by us (exit 2)
     ├── ApiError                 the Telepath API could not give us what we asked for
     │   ├── AuthError            401/403: the key was refused (never contains the key)
     │   ├── RateLimited          429 and retries exhausted; carries the wait it asked for
     │   ├── ServerError          5xx, connection errors and timeouts after retries
     │   ├── RequestRejected      other 4xx (400, 404, 409...): retrying will not help
     │   └── MalformedResponse    the body is not JSON or not the shape we understand
-    └── DeliveryError            a notifier could not deliver; `transient` says whether to retry
+    ├── DeliveryError            a notifier could not deliver; `transient` says whether to retry
+    └── ShutdownRequested        a wait of a poll was cut short by SIGTERM (never shown)
 
 Only ``monitor.telepath.client`` ever sees an httpx exception; it translates them
 into this tree at the boundary. Messages never contain secrets.
@@ -39,6 +42,10 @@ class SettingsError(MonitorError):
     exit_code = 2
 
 
+class WebConfigError(SettingsError):
+    """The web config file (TLS, basic auth) is invalid; one problem per line."""
+
+
 class ConfigError(MonitorError):
     """The config file is invalid.
 
@@ -49,6 +56,12 @@ class ConfigError(MonitorError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
+
+
+class StateFileError(MonitorError):
+    """The state DB's file or directory is unsafe or unusable; the message says the fix."""
+
+    exit_code = 2
 
 
 class ApiError(MonitorError):
@@ -108,3 +121,7 @@ class DeliveryError(MonitorError):
         super().__init__(message)
         self.transient = transient
         self.retry_after = retry_after
+
+
+class ShutdownRequested(MonitorError):
+    """The daemon is stopping: a poll's wait was cut short; the next start reads again."""

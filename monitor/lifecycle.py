@@ -55,7 +55,9 @@ class ConfigWatcher:
         try:
             config = load_config_file(self.path)
         except ConfigError as exc:
-            log.error("config reload (%s) refused, the old config stays in force:\n%s", why, exc)
+            log.error("config reload (%s) refused, the old config stays in force:", why)
+            for problem in exc.problems:  # one line each: log lines never span lines
+                log.error("  %s", problem)
             self.daemon.metrics.config_reloads.labels("error").inc()
             return False
         self.daemon.apply_config(config)

@@ -3,12 +3,21 @@
 Secrets are registered once (API key, webhook URLs and secrets, Slack tokens) and
 masked in every formatted record, including exception text, whatever code logged
 it. This is the last line of defence; code should not log secrets in the first place.
+
+Text that comes from outside (trunk and call ids from the API, reasons from receivers)
+cannot forge log lines: in text logs every control character (newline included),
+DEL, C1 code and bidirectional mark inside a logged value is written as an escape
+such as ``\\n`` or ``\\u202e``, so one record is one line and reads as it is stored.
+The message template is ours and keeps its own line breaks; a traceback's lines are
+indented so none can pass for a record. JSON logs are safe by construction
+(``json.dumps`` escapes control characters); bidirectional marks are escaped there too.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import threading
 from datetime import UTC, datetime
@@ -18,6 +27,12 @@ REDACTED: Final = "[redacted]"
 #: Attributes every LogRecord has; anything else was passed with ``extra=``.
 _STANDARD_ATTRS: Final = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
+)
+
+#: C0 controls, DEL, C1 controls, and the marks that reorder text on screen (Unicode
+#: bidi embeddings, overrides, isolates, LRM/RLM/ALM) plus the line/paragraph separators.
+_UNSAFE: Final = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
 )
 
 _secrets: set[str] = set()
@@ -42,17 +57,63 @@ def redact(text: str) -> str:
     return text
 
 
+def escape_text(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` with control and bidirectional characters written as escapes.
+
+    Args:
+        text: text that may come from outside (API ids, receivers' replies).
+        keep_newlines: leave ``\\n`` alone (a traceback, our own multi-line text).
+    """
+
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        if keep_newlines and char == "\n":
+            return char
+        code = ord(char)
+        return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(
+            char, f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+        )
+
+    return _UNSAFE.sub(escape, text)
+
+
+def _safe_arg(value: object) -> object:
+    # Numbers keep their type so %d and %.1f still work; everything else is text.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    return escape_text(str(value))
+
+
+def safe_message(record: logging.LogRecord) -> str:
+    """The record's message with every argument escaped (the template is ours)."""
+    args = record.args
+    if not args:  # the whole message may be text from outside
+        return escape_text(str(record.msg))
+    if isinstance(args, dict):
+        args = {k: _safe_arg(v) for k, v in args.items()}
+    else:
+        args = tuple(_safe_arg(v) for v in args)
+    try:
+        return escape_text(str(record.msg), keep_newlines=True) % args
+    except (TypeError, ValueError):  # a bad template: show what there is, escaped
+        return escape_text(record.getMessage())
+
+
 class TextFormatter(logging.Formatter):
     """``2026-11-23T09:00:00Z INFO monitor.sync: message key=value``."""
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        line = f"{stamp} {record.levelname} {record.name}: {record.getMessage()}"
+        line = f"{stamp} {record.levelname} {record.name}: {safe_message(record)}"
         extras = _extras(record)
         if extras:
-            line += " " + " ".join(f"{k}={v}" for k, v in extras.items())
+            line += " " + " ".join(
+                f"{escape_text(k)}={escape_text(str(v))}" for k, v in extras.items()
+            )
         if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+            trace = escape_text(self.formatException(record.exc_info), keep_newlines=True)
+            # Indented, so an exception message from outside cannot start a fake record.
+            line += "\n" + "\n".join("  " + part for part in trace.splitlines())
         return redact(line)
 
 
@@ -69,7 +130,15 @@ class JsonFormatter(logging.Formatter):
         payload.update(_extras(record))
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
-        return redact(json.dumps(payload, default=str, ensure_ascii=False))
+        text = json.dumps(payload, default=str, ensure_ascii=False)
+        # json.dumps escapes C0 controls; bidi marks and C1 codes are valid JSON but
+        # reorder or garble a terminal that shows the raw line.
+        return redact(escape_bidi(text))
+
+
+def escape_bidi(text: str) -> str:
+    """JSON-safe escaping of what json.dumps leaves raw: DEL, C1 and bidi marks."""
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _extras(record: logging.LogRecord) -> dict[str, object]:

@@ -50,7 +50,14 @@ from monitor.exposition import (
 )
 from monitor.models import LATENCY_METRICS, Call, Overview
 from monitor.notify.outbox import DeliveryEvent
-from monitor.telepath.client import ClientEvent, PaginationStopped, RecordSkipped, RequestRecord
+from monitor.telepath.client import (
+    ClientEvent,
+    HeaderIgnored,
+    PaginationStopped,
+    RecordSkipped,
+    RequestRecord,
+)
+from monitor.trunks import TrunkInfo
 from monitor.windows import CallWindows, WindowView
 
 #: Label value of each latency metric: ai_latency_ms → ai.
@@ -96,6 +103,7 @@ class MonitorMetrics:
         max_trunks: the cardinality cap.
         sync_watermark: returns the sync's watermark, for the lag gauge.
         alert_states: returns the alert states, for the alerts gauge.
+        trunk_info: returns the trunk catalogue, for ``telepath_trunk_info``.
         outbox_stats: returns (notifier, pending entries, oldest pending age in seconds
             or None) rows, for the outbox gauges.
         overview: returns the latest /analytics/overview (None before the first one).
@@ -113,6 +121,7 @@ class MonitorMetrics:
         max_trunks: int = 500,
         sync_watermark: Callable[[], datetime | None] = lambda: None,
         alert_states: Callable[[], Sequence[AlertState]] = list,
+        trunk_info: Callable[[], Sequence[TrunkInfo]] = list,
         outbox_stats: Callable[[], Sequence[tuple[str, int, float | None]]] = list,
         overview: Callable[[], Overview | None] = lambda: None,
         latency_buckets: Sequence[float] = LATENCY_BUCKETS,
@@ -122,6 +131,7 @@ class MonitorMetrics:
         self.cap = TrunkCap(max_trunks)
         self.export_window = export_window
         self.alert_states = alert_states
+        self.trunk_info = trunk_info
         self.outbox_stats = outbox_stats
         self.overview = overview
         # The small families, which generate_latest renders quickly enough on its own.
@@ -162,6 +172,23 @@ class MonitorMetrics:
             "telepath_monitor_records_skipped",
             "Records left out of API pages because they were unusable, by reason.",
             ["endpoint", "reason"],
+            registry=r,
+        )
+        self.headers_ignored = Counter(
+            "telepath_monitor_rate_limit_headers_ignored",
+            "X-RateLimit-* headers ignored because their value was not a usable number.",
+            ["endpoint", "header"],
+            registry=r,
+        )
+        self.late_calls = Counter(
+            "telepath_monitor_late_calls",
+            "Calls found only by a sweep of poll.overlap: longer than any call the fast "
+            "path allowed for.",
+            registry=r,
+        )
+        self.calls_in_progress = Gauge(
+            "telepath_calls_in_progress",
+            "Calls the API listed as still in progress at the last poll (not yet ingested).",
             registry=r,
         )
         self.pagination_stopped = Counter(
@@ -239,6 +266,22 @@ class MonitorMetrics:
             ["result"],
             registry=r,
         )
+        self.http_auth_failures = Counter(
+            "telepath_monitor_http_auth_failures",
+            "Requests refused by basic auth (TELEPATH_WEB_CONFIG), by reason (missing, "
+            "malformed, wrong: an unknown user or a wrong password).",
+            ["reason"],
+            registry=r,
+        )
+        self.http_connections_rejected = Counter(
+            "telepath_monitor_http_connections_rejected",
+            "Connections to the HTTP server not served in full, by reason (tls_failed: "
+            "no TLS handshake; idle_closed: the longest idle one, closed for a new one at "
+            "the connection cap; over_capacity: answered 503, every connection busy; "
+            "refused: closed at once, the probe lane full too).",
+            ["reason"],
+            registry=r,
+        )
         build = Gauge(
             "telepath_monitor_build_info",
             "Version of telepath-monitor and Python; always 1.",
@@ -279,6 +322,8 @@ class MonitorMetrics:
             self.records_skipped.labels(event.endpoint, event.reason).inc()
         elif isinstance(event, PaginationStopped):
             self.pagination_stopped.labels(event.endpoint, event.reason).inc()
+        elif isinstance(event, HeaderIgnored):
+            self.headers_ignored.labels(event.endpoint, event.header).inc()
 
     def on_delivery(self, event: DeliveryEvent) -> None:
         """Listener for :class:`~monitor.notify.outbox.DeliveryWorker`."""
@@ -288,6 +333,13 @@ class MonitorMetrics:
             self.notifications_failed.labels(event.notifier).inc()
         else:
             self.notifications_dead_lettered.labels(event.notifier, event.reason or "").inc()
+
+    def on_server_event(self, event: str) -> None:
+        """Listener for :class:`~monitor.server.MetricsServer`."""
+        if event.startswith("auth_"):
+            self.http_auth_failures.labels(event.removeprefix("auth_")).inc()
+        else:
+            self.http_connections_rejected.labels(event).inc()
 
     def on_new_calls(self, calls: Sequence[Call]) -> None:
         """Feed cumulative series with newly ingested calls."""
@@ -357,6 +409,19 @@ def _gauge_text(gauge: _Gauge) -> Iterator[str]:
             values.append(text)
         values.append(sample_value(value))
         yield line % tuple(values)
+
+
+def trunk_info_gauge(trunks: Iterable[TrunkInfo], cap: TrunkCap) -> _Gauge:
+    """``telepath_trunk_info``: one series per catalogued trunk within the cap, for joins."""
+    gauge = _Gauge(
+        "telepath_trunk_info",
+        "Trunk names, AI providers and statuses from GET /trunks; always 1.",
+        ("trunk_id", "name", "provider", "status"),
+    )
+    for trunk in trunks:
+        if cap.admits(trunk.id):
+            gauge.add((trunk.id, trunk.name or "", trunk.provider or "", trunk.status or ""), 1)
+    return gauge
 
 
 class _WindowCollector(Collector):
@@ -444,6 +509,7 @@ class _WindowCollector(Collector):
                 len(views) - len(exported),
             ),
             _Gauge.single("telepath_monitor_window_calls_held", "Calls held in the windows.", held),
+            self._trunk_info(),
             *self._sync_lag(now),
             self._alerts(),
             *self._outbox(),
@@ -483,6 +549,9 @@ class _WindowCollector(Collector):
         for labels, count in sorted(counts.items()):
             family.add(labels, count)
         return family
+
+    def _trunk_info(self) -> _Gauge:
+        return trunk_info_gauge(self._metrics.trunk_info(), self._metrics.cap)
 
     def _sync_lag(self, now: datetime) -> Iterable[_Gauge]:
         watermark = self._watermark()

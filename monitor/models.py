@@ -38,6 +38,8 @@ class Call:
     ai_latency_ms: float | None = None
     carrier_lag_ms: float | None = None
     gateway_processing_ms: float | None = None
+    #: ``inbound`` or ``outbound`` (lower-cased); None when the API did not say.
+    direction: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -104,7 +106,11 @@ class Overview:
 
 @dataclass(frozen=True, slots=True)
 class Trunk:
-    """A trunk (SIP connection). ``success_rate`` is converted to 0..1."""
+    """A trunk (SIP connection). ``success_rate`` is converted to 0..1.
+
+    ``status`` is lower-cased (``active``, ``inactive``, ``error``...); ``provider`` is the
+    AI provider (``ai_provider`` on the endpoint pages, ``provider`` in the overview's).
+    """
 
     id: str
     name: str | None = None
@@ -112,3 +118,4 @@ class Trunk:
     calls_today: int | None = None
     success_ratio: float | None = None
     avg_latency_ms: float | None = None
+    provider: str | None = None

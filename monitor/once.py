@@ -20,11 +20,12 @@ from pathlib import Path
 from monitor.alerts import AlertState
 from monitor.daemon import Daemon
 from monitor.rules import Observation
+from monitor.trunks import TrunkInfo
 
 __all__ = ["ONCE_COLUMNS", "once_report", "state_db_copy"]
 
-ONCE_COLUMNS = ["rule", "group", "metric", "value", "op", "warning", "critical", "state",
-                "severity", "calls", "note"]  # fmt: skip
+ONCE_COLUMNS = ["rule", "group", "trunk", "metric", "value", "op", "warning", "critical",
+                "state", "severity", "calls", "note"]  # fmt: skip
 
 
 @contextmanager
@@ -49,21 +50,34 @@ def once_report(
     maintenance windows, inhibition) is delivered at once.
     """
     daemon.sync.restore()
+    daemon.poll_trunks()
     daemon.poll_overview()
     daemon.sync.poll()
     now = daemon.clock.now()
     result = daemon.run_step(now, sync_ok=True)
     if notify and result.notifications:
-        daemon.send_now(result.notifications)
+        daemon.send_now(result.notifications, result.intents)
     states = {s.key: s for s in result.states}
-    return now, [_row(o, states.get(o.key)) for o in result.observations]
+    catalogue = daemon.catalogue
+    return now, [
+        _row(o, states.get(o.key), catalogue.get(o.group or "")) for o in result.observations
+    ]
 
 
-def _row(observation: Observation, state: AlertState | None) -> dict[str, object]:
+def _row(
+    observation: Observation, state: AlertState | None, trunk: TrunkInfo | None = None
+) -> dict[str, object]:
     rule = observation.rule
+    name = None if trunk is None else trunk.name
+    shown = name  # the table's column: a trunk switched off says so
+    if trunk is not None and not trunk.active:
+        shown = f"{name or ''} ({trunk.status})".strip()
     return {
         "rule": rule.name,
         "group": observation.group or "account",
+        "trunk": shown,
+        "trunk_name": name,
+        "trunk_status": None if trunk is None else trunk.status,
         "metric": rule.metric if rule.stat is None else f"{rule.metric} {rule.stat}",
         "value": observation.value,
         "op": rule.op,

@@ -4,7 +4,7 @@ Pure: no I/O, no clock, no lock. ``run`` (the daemon), ``once`` and ``backtest``
 call :func:`step`; the daemon takes its lock around it, commits the result's states and
 notifications in one transaction, then wakes the outbox. The flow, top to bottom::
 
-    windows + overview ──rules.evaluate──▶ observations
+    windows + overview + trunk catalogue ──rules.evaluate──▶ observations
     observations + states ──alerts (quiet policy asked per intent)──▶ intents, held
     the daemon's own sync-failing alert, on its own states ──▶ intents, held
     intents ──notify.outbox──▶ notifications (one per notifier, grouped where it groups)
@@ -26,14 +26,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.alerts import AlertEngine, AlertState, Intent, Quiet
+from monitor.attribution import BASELINE
 from monitor.config import Config, Rule
-from monitor.models import Overview
+from monitor.models import LATENCY_METRICS, Overview
 from monitor.notify.base import Notification
 from monitor.notify.outbox import notifications_for
 from monitor.quiet import Firing, QuietPolicy, Silence
 from monitor.rules import Observation, evaluate
 from monitor.slo import SloFigures, slo_rules
 from monitor.slo import observations as slo_observations
+from monitor.trunks import TrunkCatalogue
 from monitor.windows import CallWindows
 
 __all__ = [
@@ -95,6 +97,7 @@ def step(
     known_trunks: Set[str] = frozenset(),
     grouping: Mapping[str, bool] | None = None,
     slos: Sequence[SloFigures] = (),
+    catalogue: TrunkCatalogue | None = None,
 ) -> StepResult:
     """Evaluate every rule at ``now`` and advance the alerts; change nothing given.
 
@@ -111,6 +114,8 @@ def step(
             ungrouped (only what ``notifications`` holds depends on it).
         slos: every SLO's figures at ``now`` (:func:`monitor.slo.source.read_figures`);
             their burn alerts follow the rules' observations.
+        catalogue: trunk names and statuses (``trunk_names``, count rules, and the
+            names in the notifications); None: no trunk is known by name.
     """
     rule_states = [s for s in states if s.rule != SYNC_FAILING]
     own_states = [s for s in states if s.rule == SYNC_FAILING]
@@ -118,7 +123,9 @@ def step(
     observations: list[Observation] = []
     if sync.calls_ok:
         watched = known_trunks | {s.group for s in rule_states if s.group and s.state != "inactive"}
-        observations = evaluate(config.rules, windows, overview, now, known_trunks=watched)
+        observations = evaluate(
+            config.rules, windows, overview, now, known_trunks=watched, catalogue=catalogue
+        )
         observations += slo_observations(config, slos, windows, now)
     overview_rules = (
         [] if sync.overview_ok else [r.name for r in config.rules if r.source == "overview"]
@@ -145,7 +152,9 @@ def step(
         observations=observations,
         intents=intents,
         held=decided.held + own_decided.held,
-        notifications=notifications_for(intents, flags, now),
+        notifications=notifications_for(
+            intents, flags, now, None if catalogue is None else catalogue.names()
+        ),
         states=rules.states() + own.states(),
     )
 
@@ -198,7 +207,11 @@ def _sync_failing(rule: Rule, config: Config, sync: Sync, now: datetime) -> Obse
 
 
 def window_retention(config: Config) -> timedelta:
-    """How long calls must be kept: the longest window any rule or the export asks for."""
+    """How long calls must be kept: the longest window any rule or the export asks for,
+    plus the hour before a latency rule's window that attribution compares with."""
     windows = [config.export.window]
-    windows += [rule.window for rule in config.rules if rule.source == "calls"]
+    for rule in config.rules:
+        if rule.source == "calls":
+            latency = rule.metric in LATENCY_METRICS
+            windows.append(rule.window + BASELINE if latency else rule.window)
     return max(windows)

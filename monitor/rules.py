@@ -9,6 +9,19 @@ Groups
     flatlined trunk drops out of the windows, yet "no calls" is exactly what a
     ``call_count < 1`` rule must see), plus every trunk of an allow-list (``trunks``),
     seen or not. ``trunks`` keeps only the listed ones; ``exclude_trunks`` drops some.
+    ``trunk_names`` adds the catalogue's trunks whose name matches a glob, while they are
+    listed or seen (with ``trunks``, either selects). A count rule (``call_count``) gives
+    a trunk the catalogue knows to be switched off no value (reason "trunk is inactive")
+    and resolves its open alert: a trunk disabled on purpose is no flatline.
+
+Filters
+    ``status:`` and ``direction:`` keep only those calls for every figure of the rule,
+    latencies included (``monitor.windows.WindowView.select``).
+
+Attribution
+    A latency observation past its lowest threshold carries the attribution of its
+    latency to the three components (``monitor.attribution``); below it none is
+    computed, since nothing will be sent, and the baseline view would cost a copy.
 
 No data
     A value of None means the rule cannot say: fewer calls than ``min_calls``, a
@@ -24,12 +37,14 @@ Order
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Final
 
+from monitor.attribution import BASELINE, Attribution, attribute
 from monitor.config import Rule
-from monitor.models import Call, Overview
+from monitor.models import LATENCY_METRICS, Call, Overview
+from monitor.trunks import TrunkCatalogue
 from monitor.windows import CallWindows, ViewCache, WindowView
 
 __all__ = ["OFFENDING_CALLS", "Observation", "evaluate"]
@@ -57,6 +72,8 @@ class Observation:
     calls: int
     reason: str | None = None
     offending: tuple[Call, ...] = ()
+    #: For a latency value past a threshold: what each component did.
+    attribution: Attribution | None = None
 
     @property
     def key(self) -> tuple[str, str | None]:
@@ -71,6 +88,7 @@ def evaluate(
     now: datetime,
     *,
     known_trunks: Iterable[str] = (),
+    catalogue: TrunkCatalogue | None = None,
 ) -> list[Observation]:
     """Evaluate every rule at ``now``.
 
@@ -80,6 +98,7 @@ def evaluate(
         overview: the latest ``/analytics/overview``, or None before the first one.
         now: the end of every window.
         known_trunks: trunks seen before that may hold no calls now.
+        catalogue: trunk names and statuses, for ``trunk_names`` and count rules.
 
     Raises:
         ValueError: a rule's window exceeds the windows' retention (a wiring mistake).
@@ -87,24 +106,73 @@ def evaluate(
     views = ViewCache(windows, now)
     present = windows.trunks()
     known = set(known_trunks)
+    catalogue = catalogue or TrunkCatalogue()
     out: list[Observation] = []
     for rule in rules:
         if rule.source == "overview":
             out.append(_from_overview(rule, overview))
-        elif rule.per == "account":
-            out.append(_from_view(rule, None, views.get(None, rule.window)))
-        else:
-            for trunk in _trunks_of(rule, present, known):
-                out.append(_from_view(rule, trunk, views.get(trunk, rule.window)))
+            continue
+        statuses = frozenset(rule.status) if rule.status else None
+        groups = [None] if rule.per == "account" else _trunks_of(rule, present, known, catalogue)
+        for group in groups:
+            if group is not None and rule.metric == "call_count" and catalogue.inactive(group):
+                out.append(_inactive(rule, group, catalogue))
+                continue
+            view = views.get(group, rule.window, statuses, rule.direction)
+            obs = _from_view(rule, group, view)
+            if _worth_attributing(obs):
+                baseline = _baseline(windows, rule, group, now, statuses)
+                obs = replace(obs, attribution=attribute(view, baseline))
+            out.append(obs)
     return out
 
 
-def _trunks_of(rule: Rule, present: Iterable[str], known: set[str]) -> list[str]:
+def _trunks_of(
+    rule: Rule, present: Iterable[str], known: set[str], catalogue: TrunkCatalogue
+) -> list[str]:
     """The trunks a per-trunk rule observes, sorted."""
-    if rule.trunks is not None:
+    if rule.trunks is not None or rule.trunk_names is not None:
         # An allow-listed trunk that never called is still watched: it may be the dead one.
-        return sorted(set(rule.trunks))
+        chosen = set(rule.trunks or ())
+        seen = known.union(present)
+        if rule.trunk_names:
+            # A trunk gone from the list (deleted, most likely) is watched only while seen.
+            chosen |= {
+                t
+                for t in catalogue.matching(rule.trunk_names)
+                if t in seen or getattr(catalogue.get(t), "listed", False)
+            }
+        return sorted(chosen.difference(rule.exclude_trunks))
     return sorted(known.union(present).difference(rule.exclude_trunks))
+
+
+def _inactive(rule: Rule, group: str, catalogue: TrunkCatalogue) -> Observation:
+    info = catalogue.get(group)
+    status = info.status if info is not None else None
+    # No data that resolves: an alert opened before the trunk was switched off closes.
+    resolving = rule.model_copy(update={"no_data": "resolve"})
+    return Observation(resolving, group, None, 0, f"trunk is {status or 'inactive'}")
+
+
+def _worth_attributing(obs: Observation) -> bool:
+    rule, value = obs.rule, obs.value
+    if value is None or rule.metric not in LATENCY_METRICS:
+        return False
+    return any(rule.breaches(value, threshold) for _, threshold in rule.thresholds())
+
+
+def _baseline(
+    windows: CallWindows,
+    rule: Rule,
+    group: str | None,
+    now: datetime,
+    statuses: frozenset[str] | None,
+) -> WindowView | None:
+    """The period before the rule's window, as long as the windows hold (see attribution)."""
+    span = min(BASELINE, windows.retention - rule.window)
+    if span <= timedelta(0):
+        return None
+    return windows.view(group, now - rule.window, span).select(statuses, rule.direction)
 
 
 def _from_view(rule: Rule, group: str | None, view: WindowView) -> Observation:

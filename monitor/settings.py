@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     api_rate_limit: int = Field(default=6000, ge=1)
     #: Seconds to wait for the API to answer one request (connect waits at most 5 s).
     api_timeout: float = Field(default=10.0, gt=0, le=300)
+    #: Prometheus web-config file (TLS, basic auth) for the HTTP server; unset: plain, open.
+    web_config: Path | None = None
+    #: Seconds from SIGTERM to exit, a running poll included (Kubernetes kills at 30 s).
+    shutdown_grace: float = Field(default=20.0, gt=0, le=600)
 
     @field_validator("api_url")
     @classmethod

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final, Literal
 from urllib.parse import urlsplit
@@ -34,6 +34,7 @@ from monitor.reports.trends import TrendRow, render_trends
 from monitor.rules import Observation
 from monitor.slo.views import SloRow, render_slos
 from monitor.sync import SyncHealth
+from monitor.trunks import TrunkInfo, trunk_label
 
 __all__ = [
     "REFRESH_SECONDS",
@@ -93,6 +94,9 @@ class AlertView:
     worst_calls: tuple[WorstCall, ...] = ()
     trunk_url: str | None = None
     runbook_url: str | None = None
+    #: The trunk's name from the catalogue, and whether it is switched off.
+    trunk_name: str | None = None
+    trunk_inactive: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +184,7 @@ def snapshot(
     rate_limit_remaining: int | None,
     trends: Iterable[TrendRow] = (),
     slos: Iterable[SloRow] = (),
+    trunks: Mapping[str, TrunkInfo] | None = None,
 ) -> StatusSnapshot:
     """The page's records from the daemon's state as of ``now``.
 
@@ -189,10 +194,15 @@ def snapshot(
         rate_limit: the key's budget per minute as the API advertised it, None until
             it sent rate-limit headers (then ``rate_limit_remaining`` is not shown).
         trends: per trunk, the last hour and a 24-hour sparkline, worst first.
+        trunks: the trunk catalogue by id, for the trunks' names.
     """
+    trunks = trunks or {}
     alerts = sorted(
         (
-            _alert(st, rules.get(st.rule), latest.get(st.key), links, SYNC_FAILING)
+            _named(
+                _alert(st, rules.get(st.rule), latest.get(st.key), links, SYNC_FAILING),
+                trunks.get(st.group) if st.group else None,
+            )
             for st in states
             if st.state != "inactive"
         ),
@@ -249,6 +259,12 @@ def _alert(
         trunk_url=trunk_url,
         runbook_url=rule.runbook_url if rule is not None else None,
     )
+
+
+def _named(alert: AlertView, info: TrunkInfo | None) -> AlertView:
+    if info is None:
+        return alert
+    return replace(alert, trunk_name=info.name, trunk_inactive=not info.active)
 
 
 def _counts_calls(rule: Rule | None) -> bool:
@@ -380,7 +396,11 @@ def _alerts(alerts: Sequence[AlertView], now: datetime, *, empty: str) -> str:
 
 def _card(alert: AlertView, now: datetime) -> str:
     severity = alert.severity or "unknown"
-    where = "account-wide" if alert.group is None else f"trunk {alert.group}"
+    where = "account-wide"
+    if alert.group is not None:
+        where = f"trunk {trunk_label(alert.group, alert.trunk_name)}"
+        if alert.trunk_inactive:
+            where += " (inactive)"
     trunk = _link(alert.trunk_url, where) if alert.group is not None else _e(where)
     title = _e(alert.summary or alert.rule)
     value = f"<strong>{_value(alert.value, alert)}</strong>"

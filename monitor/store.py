@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 from monitor.models import Call
 from monitor.notify.base import Notification
 from monitor.quiet import Silence
+from monitor.statefile import prepare_state_file
+from monitor.trunks import TrunkInfo
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,23 @@ CREATE TABLE IF NOT EXISTS slack_messages (
     resolved  TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (notifier, channel, ts)
 );
+CREATE TABLE IF NOT EXISTS trunks (
+    id        TEXT PRIMARY KEY,
+    name      TEXT,
+    provider  TEXT,
+    status    TEXT,
+    listed    INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS call_details (
+    id          TEXT PRIMARY KEY,
+    body        TEXT NOT NULL,
+    fetched_ts  REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS detailed_alerts (
+    alert_id  TEXT PRIMARY KEY,
+    at_ts     REAL NOT NULL,
+    details   TEXT NOT NULL DEFAULT '[]'
+);
 """
 
 OutboxStatus = Literal["pending", "delivered", "dead"]
@@ -136,6 +155,7 @@ class StateStore:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        prepare_state_file(self.path)
         try:
             self._db = sqlite3.connect(
                 self.path, check_same_thread=False, isolation_level=None, timeout=10
@@ -145,6 +165,20 @@ class StateStore:
             self._db.executescript(_SCHEMA)
             create_history_schema(self._db)
             self._check_version()
+            self._add_direction_column()
+            # A write now, so a DB we cannot write (read-only mount, someone else's
+            # file) is refused at start instead of failing every sync afterwards.
+            self._db.execute("UPDATE meta SET value = value WHERE key = 'schema_version'")
+        except sqlite3.OperationalError as exc:
+            if "readonly" not in str(exc):
+                raise StateError(
+                    f"TELEPATH_STATE_DB {self.path} cannot be used as the state database: {exc}"
+                ) from None
+            raise StateError(
+                f"TELEPATH_STATE_DB {self.path} cannot be written ({exc}); give the file, "
+                f"its directory and any -wal/-shm files beside it to the daemon's user "
+                f"(chown) and make them writable (chmod 600 the file, 700 the directory)"
+            ) from None
         except sqlite3.DatabaseError as exc:
             raise StateError(
                 f"TELEPATH_STATE_DB {self.path} cannot be used as the state database: {exc}"
@@ -164,6 +198,12 @@ class StateStore:
                 f"TELEPATH_STATE_DB {self.path} was written by a newer telepath-monitor "
                 f"(schema {row[0]}, this version reads {SCHEMA_VERSION})"
             )
+
+    def _add_direction_column(self) -> None:
+        # Added after schema 1 shipped; an additive column keeps older DBs readable.
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(calls)")}
+        if "direction" not in columns:
+            self._db.execute("ALTER TABLE calls ADD COLUMN direction TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -189,11 +229,15 @@ class StateStore:
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
+        self.set_metas({key: value})
+
+    def set_metas(self, values: Mapping[str, str]) -> None:
+        """Set several meta keys in one transaction (a gap's two ends together)."""
         with self.transaction() as db:
-            db.execute(
+            db.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, value),
+                list(values.items()),
             )
 
     # --- sync ------------------------------------------------------------------------------
@@ -219,18 +263,26 @@ class StateStore:
                 c.ai_latency_ms,
                 c.carrier_lag_ms,
                 c.gateway_processing_ms,
+                c.direction,
             )
             for c in calls
         ]
         with self.transaction() as db:
             # The history counts exactly the calls stored here.
             record_calls(db, calls, self.rollup_counters)
-            db.executemany("INSERT OR IGNORE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            db.executemany(
+                "INSERT OR IGNORE INTO calls (id, trunk_id, status, start_ts, end_ts, duration, "
+                "ai_ms, carrier_ms, gateway_ms, direction) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
 
     def load_calls(self) -> list[Call]:
         """Every stored call, oldest start first."""
         with self._lock:
-            rows = self._db.execute("SELECT * FROM calls ORDER BY start_ts, id").fetchall()
+            rows = self._db.execute(
+                "SELECT id, trunk_id, status, start_ts, end_ts, duration, ai_ms, carrier_ms, "
+                "gateway_ms, direction FROM calls ORDER BY start_ts, id"
+            ).fetchall()
         return [
             Call(
                 id=row[0],
@@ -242,6 +294,7 @@ class StateStore:
                 ai_latency_ms=row[6],
                 carrier_lag_ms=row[7],
                 gateway_processing_ms=row[8],
+                direction=row[9],
             )
             for row in rows
         ]
@@ -476,6 +529,66 @@ class StateStore:
                 (ended_before.timestamp(),),
             )
         return cursor.rowcount
+
+    # --- trunk catalogue and call details ----------------------------------------------
+
+    def save_trunks(self, trunks: Sequence[TrunkInfo]) -> None:
+        """Replace the stored trunk catalogue."""
+        rows = [(t.id, t.name, t.provider, t.status, int(t.listed)) for t in trunks]
+        with self.transaction() as db:
+            db.execute("DELETE FROM trunks")
+            db.executemany("INSERT INTO trunks VALUES (?, ?, ?, ?, ?)", rows)
+
+    def load_trunks(self) -> list[TrunkInfo]:
+        """The stored trunk catalogue, by id."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM trunks ORDER BY id").fetchall()
+        return [TrunkInfo(row[0], row[1], row[2], row[3], bool(row[4])) for row in rows]
+
+    def call_detail(self, call_id: str) -> dict[str, Any] | None:
+        """The cached summary of a call's detail record, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT body FROM call_details WHERE id = ?", (call_id,)
+            ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def save_call_detail(self, call_id: str, body: Mapping[str, Any], at: datetime) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO call_details VALUES (?, ?, ?)",
+                (call_id, json.dumps(body, sort_keys=True), at.timestamp()),
+            )
+
+    def claim_detailed_alert(self, alert_id: str, at: datetime) -> bool:
+        """Record that an alert's details are being fetched; False if that was done before."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO detailed_alerts (alert_id, at_ts) VALUES (?, ?)",
+                (alert_id, at.timestamp()),
+            )
+        return cursor.rowcount == 1
+
+    def save_alert_details(self, alert_id: str, details: Sequence[Mapping[str, Any]]) -> None:
+        """The call details an alert's follow-up carried (Alertmanager re-posts them)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE detailed_alerts SET details = ? WHERE alert_id = ?",
+                (json.dumps(list(details), sort_keys=True), alert_id),
+            )
+
+    def alert_details(self, alert_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT details FROM detailed_alerts WHERE alert_id = ?", (alert_id,)
+            ).fetchone()
+        return [] if row is None else list(json.loads(row[0]))
+
+    def prune_call_details(self, before: datetime) -> None:
+        """Forget cached details and claims older than ``before``."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM call_details WHERE fetched_ts < ?", (before.timestamp(),))
+            db.execute("DELETE FROM detailed_alerts WHERE at_ts < ?", (before.timestamp(),))
 
 
 def _silence(row: Sequence[Any]) -> Silence:

@@ -1,19 +1,28 @@
 """Incremental call sync: API → de-duplicated calls → state DB + windows.
 
-Each poll reads calls that started since ``watermark - overlap`` (the first poll
-since ``now - backfill``). The overlap re-reads recent history because a call only
-appears once it has ended, so a long call started before the watermark can arrive
-after it; calls already seen (by id) are dropped, so nothing counts twice.
+The API lists a call once it has ended, sorted by when it started. So a poll has to
+reach back as far as the longest call that may have ended since the last poll, and
+no further: that is the *learned overlap*. It is the longest duration of the calls
+ingested over the last :data:`LEARN_PERIOD`, account-wide, plus a margin of at least
+``poll.calls_every``, and never more than ``poll.overlap``, which is the ceiling.
+Account-wide because one walk of ``/calls`` serves every trunk: a per-trunk overlap
+could not make that walk any shorter. Calls already seen (by id) are dropped, so
+nothing counts twice; an idle account costs one request.
 
-Paging stops early, newest-first, at the first page that brings nothing new and
-reaches back to the watermark of the last completed walk: an idle poll costs one
-request. When the API lists oldest-first (detected from the page's
-start times) the new calls are at the end, so every page of the range is read.
+A call longer than any seen lies outside the learned overlap. Every
+``poll.sweep_every`` a poll *sweeps* the whole ``poll.overlap``; a call only a sweep
+finds is a *late call*: ingested, counted, and its duration widens the learned overlap
+at once. Before the first walk nothing is learned, so the first poll sweeps.
+
+A call listed while still in progress (an in-progress status, or neither end time nor
+duration) is not final: it is not ingested and its id is not marked seen, and the next
+polls reach back at least to the start of the oldest such call until it ends.
 
 Crash safety: each page's new calls are committed to the state DB before they reach
 the windows, and the watermark moves only when a walk completes. A restart reloads
-the stored calls into the windows and the seen set, then re-reads from the old
-watermark: no gap, and stored calls are recognised, not counted again.
+the stored calls into the windows, the seen set and the learned overlap, then
+re-reads from the old watermark: no gap, and stored calls are recognised, not counted
+again.
 """
 
 from __future__ import annotations
@@ -21,19 +30,27 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from monitor.clock import Clock
 from monitor.models import Call
 from monitor.store import StateStore
-from monitor.telepath.client import TelepathClient
+from monitor.telepath.client import MAX_CLOCK_SKEW, TelepathClient
 from monitor.windows import CallWindows
 
 log = logging.getLogger(__name__)
 
 #: Seen ids are kept this much longer than the re-read range needs, for clock skew.
 SEEN_MARGIN = timedelta(minutes=5)
+#: Durations of the calls ingested over this period make the learned overlap: long
+#: enough to remember the long calls of a day's busy hour, short enough that one odd
+#: call does not cost wide reads for the rest of the day.
+LEARN_PERIOD = timedelta(hours=1)
+#: The learned overlap's margin when the caller gives none (``poll.calls_every``).
+DEFAULT_MARGIN = timedelta(seconds=30)
+#: How often a poll sweeps the full ``poll.overlap`` when the caller does not say.
+DEFAULT_SWEEP_EVERY = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +66,12 @@ class SyncResult:
     watermark: datetime | None
     #: Start times still to read after a walk was cut short by ``poll.max_pages``.
     gap: tuple[datetime, datetime] | None = None
+    #: True when this poll walked the whole ``poll.overlap``.
+    sweep: bool = False
+    #: Calls found by the sweep that the learned overlap would have missed.
+    late: int = 0
+    #: Calls listed as still in progress after this poll.
+    in_progress: int = 0
 
 
 @dataclass
@@ -63,6 +86,18 @@ class _Walk:
     newest: datetime | None = None
     oldest: datetime | None = None
     newest_first: bool = True
+    cut: bool = False
+    fresh: list[Call] = field(default_factory=list)
+    open: dict[str, datetime] = field(default_factory=dict)
+
+    def add(self, other: _Walk) -> None:
+        """Count a second walk of the same poll (the gap's) in this tally."""
+        self.pages += other.pages
+        self.received += other.received
+        self.new += other.new
+        self.duplicates += other.duplicates
+        self.skipped += other.skipped
+        self.fresh += other.fresh
 
 
 class CallSync:
@@ -74,7 +109,11 @@ class CallSync:
         windows: the sliding windows rules and exports read; guarded by ``lock``.
         clock: time.
         backfill: how far back the first poll reads.
-        overlap: how much of the already-synced range each poll re-reads.
+        overlap: the most of the already-synced range a poll re-reads; a sweep reads
+            all of it.
+        margin: added to the longest recent call duration to make the learned overlap;
+            at least the poll interval.
+        sweep_every: how often a poll reads the whole ``overlap``.
         lock: held while windows change; readers (scrapes, evaluations) hold it too.
         on_new_calls: told about each batch of newly ingested calls (metrics).
     """
@@ -88,6 +127,8 @@ class CallSync:
         *,
         backfill: timedelta,
         overlap: timedelta,
+        margin: timedelta = DEFAULT_MARGIN,
+        sweep_every: timedelta = DEFAULT_SWEEP_EVERY,
         lock: threading.RLock | None = None,
         on_new_calls: Callable[[Sequence[Call]], None] | None = None,
     ) -> None:
@@ -99,19 +140,34 @@ class CallSync:
         self.overlap = overlap
         self.lock = lock or threading.RLock()
         self._on_new_calls = on_new_calls
+        self.margin = margin
+        self.sweep_every = sweep_every
         self._seen: dict[str, float] = {}  # call id → start time (epoch seconds)
         self.watermark: datetime | None = None
+        # Longest duration (seconds) of the calls that ended in each minute (epoch // 60).
+        self._durations: dict[int, float] = {}
+        self._last_sweep: datetime | None = None
+        self._open: dict[str, datetime] = {}  # call id → start, listed in progress
 
     def restore(self) -> int:
         """Reload watermark and stored calls after a restart; returns the calls restored."""
         self.watermark = self.store.load_watermark()
         calls = self.store.load_calls()
         now = self.clock.now()
+        if self.watermark is not None and self.watermark > now + MAX_CLOCK_SKEW:
+            # Saved by an older version from a record dated in the future: every poll
+            # would ask for calls after it and find none.
+            log.warning(
+                "ignored a sync position in the future (%s); reading from the backfill",
+                self.watermark.isoformat(),
+            )
+            self.watermark = None
         with self.lock:
             for call in calls:
                 self._seen[call.id] = call.start_time.timestamp()
             self.windows.add_many(calls)
             self.windows.prune(now)
+        self._learn(calls, now)
         if calls or self.watermark:
             log.info(
                 "restored %d calls from the state DB; watermark %s",
@@ -120,22 +176,39 @@ class CallSync:
             )
         return len(calls)
 
-    def since(self, now: datetime) -> datetime:
-        """Where the next poll starts reading."""
+    def learned_overlap(self, now: datetime) -> timedelta | None:
+        """The longest recent call plus the margin, capped by ``overlap``; None before
+        anything is learned (no walk yet): then a poll reads the whole ``overlap``."""
+        if self._last_sweep is None:
+            return None
+        horizon = (now - LEARN_PERIOD).timestamp() // 60
+        longest = max((d for m, d in self._durations.items() if m >= horizon), default=0.0)
+        return min(self.overlap, timedelta(seconds=longest) + self.margin)
+
+    def since(self, now: datetime, *, sweep: bool = False) -> datetime:
+        """Where the next poll starts reading: the learned overlap before the watermark,
+        the whole ``overlap`` for a sweep, and never past the oldest call in progress."""
         earliest = now - self.backfill
         if self.watermark is None:
             return earliest
-        return max(self.watermark - self.overlap, earliest)
+        floor = max(self.watermark - self.overlap, earliest)
+        reach = None if sweep else self.learned_overlap(now)
+        if reach is None:
+            return floor
+        start = self.watermark - reach
+        if self._open:
+            start = min(start, *self._open.values())
+        return max(start, floor)
 
     def poll(self) -> SyncResult:
         """Read what is new, then what a cut-short walk left; raises the client's ApiError
         when the API cannot be read.
 
-        Every poll walks the whole range from ``since`` (the watermark minus the overlap)
-        to now. A call is listed only once it has ended but sorted by when it started, so
-        one that ends now may sit many pages deep among calls already seen; stopping at
-        the first page with nothing new would never reach it. The cost is about
-        overlap x calls per minute / 100 requests per poll.
+        A poll walks from ``since`` to now, all of it: a call listed only once it has
+        ended, but sorted by start, may sit anywhere in the range, so stopping at a page
+        with nothing new could miss it. The learned overlap keeps that range short; a
+        sweep (every ``sweep_every``) walks the whole ``overlap`` and counts as *late*
+        the calls the short range would have missed.
 
         A newest-first walk that hits ``poll.max_pages`` (a backfill of a busy account)
         has read the newest calls but not the oldest of its range. The range it missed
@@ -145,20 +218,34 @@ class CallSync:
         was read.
         """
         now = self.clock.now()
-        since = self.since(now)
+        sweep = self._last_sweep is None or now - self._last_sweep >= self.sweep_every
+        fast_since = self.since(now)
+        since = self.since(now, sweep=True) if sweep else fast_since
         previous = self.watermark
         walk = self._walk(since, None)
         if walk.newest is not None and (previous is None or walk.newest > previous):
             self.store.save_watermark(walk.newest)
             self.watermark = walk.newest
-        if self._cut(walk) and walk.newest_first and walk.oldest is not None:
+        self._track_open(since, walk)
+        late = self._late(walk, fast_since) if sweep and self._last_sweep is not None else []
+        if sweep:
+            self._last_sweep = now
+        if walk.cut and walk.newest_first and walk.oldest is not None:
             self._widen_gap(since, walk.oldest)
-        elif not self._cut(walk):
+        elif not walk.cut:
             self._fill_gap(now, walk)
+        self._learn(walk.fresh, now)
+        if late:
+            longest = max(_duration(c) for c in late)
+            log.warning(
+                "a sweep found %d call(s) the last polls could not see (the longest lasted "
+                "%.0fs); polls now reach back %.0fs",
+                len(late), longest, (self.learned_overlap(now) or self.overlap).total_seconds(),
+            )  # fmt: skip
         self._prune(now)
         return SyncResult(
             walk.pages, walk.received, walk.new, walk.duplicates, walk.skipped, since,
-            self.watermark, self.gap,
+            self.watermark, self.gap, sweep, len(late), len(self._open),
         )  # fmt: skip
 
     def _walk(self, since: datetime, until: datetime | None) -> _Walk:
@@ -169,11 +256,16 @@ class CallSync:
                 walk.pages += 1
                 walk.received += len(page.calls)
                 walk.skipped += len(page.skipped)
+                walk.cut = page.cut_short
                 fresh = self._fresh(page.calls)
                 walk.duplicates += len(page.calls) - len(fresh)
                 if fresh:
                     self._ingest(fresh)
                     walk.new += len(fresh)
+                    walk.fresh += fresh
+                for call in page.open:
+                    if call.id not in self._seen:
+                        walk.open[call.id] = call.start_time
                 if page.calls:
                     starts = [c.start_time for c in page.calls]
                     walk.newest = max(starts + ([walk.newest] if walk.newest else []))
@@ -183,8 +275,23 @@ class CallSync:
             pages_iter.close()
         return walk
 
-    def _cut(self, walk: _Walk) -> bool:
-        return walk.pages >= self.client.max_pages
+    def _track_open(self, since: datetime, walk: _Walk) -> None:
+        """Calls in progress: those this walk listed, plus earlier ones it did not reach."""
+        reached = walk.oldest if walk.cut and walk.oldest is not None else since
+        kept = {i: start for i, start in self._open.items() if start < reached}
+        self._open = {i: start for i, start in {**kept, **walk.open}.items() if i not in self._seen}
+
+    def _late(self, walk: _Walk, fast_since: datetime) -> list[Call]:
+        """The calls this sweep ingested that the learned overlap would have missed."""
+        return [c for c in walk.fresh if c.start_time < fast_since]
+
+    def _learn(self, calls: Sequence[Call], now: datetime) -> None:
+        for call in calls:
+            minute = int(call.finished_at.timestamp() // 60)
+            self._durations[minute] = max(self._durations.get(minute, 0.0), _duration(call))
+        horizon = (now - LEARN_PERIOD).timestamp() // 60
+        for minute in [m for m in self._durations if m < horizon]:
+            del self._durations[minute]
 
     @property
     def gap(self) -> tuple[datetime, datetime] | None:
@@ -197,8 +304,7 @@ class CallSync:
         start, end = (
             ("", "") if gap is None else (repr(gap[0].timestamp()), repr(gap[1].timestamp()))
         )
-        self.store.set_meta("gap_from", start)
-        self.store.set_meta("gap_until", end)
+        self.store.set_metas({"gap_from": start, "gap_until": end})
 
     def _widen_gap(self, since: datetime, oldest_read: datetime) -> None:
         gap = self.gap
@@ -220,11 +326,8 @@ class CallSync:
             self._save_gap(None)
             return
         walk = self._walk(start, gap[1])
-        tally.pages += walk.pages
-        tally.received += walk.received
-        tally.new += walk.new
-        tally.duplicates += walk.duplicates
-        if self._cut(walk) and walk.oldest is not None and walk.newest is not None:
+        tally.add(walk)
+        if walk.cut and walk.oldest is not None and walk.newest is not None:
             # Still cut short: what is left is below what a newest-first walk read, or
             # above what an oldest-first one did.
             rest = (start, walk.oldest) if walk.newest_first else (walk.newest, gap[1])
@@ -253,7 +356,17 @@ class CallSync:
 
     def _prune(self, now: datetime) -> None:
         """Drop what no window and no re-read can need any more."""
-        reread_from = self.since(now) - SEEN_MARGIN
+        # A sweep re-reads the whole overlap: ids must stay known that far back.
+        full = self.since(now, sweep=True)
+        reread_from = full - SEEN_MARGIN
+        expired = [i for i, start in self._open.items() if start < full]
+        if expired:
+            log.warning(
+                "gave up waiting for %d call(s) listed in progress for longer than "
+                "poll.overlap", len(expired),
+            )  # fmt: skip
+            for call_id in expired:
+                del self._open[call_id]
         gap = self.gap
         if gap is not None:  # still to be read: its calls seen so far must stay known
             reread_from = min(reread_from, gap[0] - SEEN_MARGIN)
@@ -270,6 +383,11 @@ class CallSync:
     @property
     def seen_count(self) -> int:
         return len(self._seen)
+
+
+def _duration(call: Call) -> float:
+    """How long a final call lasted, in seconds (it has an end time or a duration)."""
+    return (call.finished_at - call.start_time).total_seconds()
 
 
 def _from_epoch(text: str) -> datetime:

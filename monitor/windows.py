@@ -9,7 +9,8 @@ How calls are kept
     Each trunk keeps its calls as columns sorted by ``Call.finished_at`` (the time a call
     counts at): ``array('d')`` for the finish time and start time (epoch seconds) and for
     the three latency components and their total (NaN when missing), ``array('B')`` for
-    the status (a code into an interning table) and a ``list[str]`` of call ids. That is
+    the status (a code into an interning table) and the direction (0 unknown, 1 inbound,
+    2 outbound), and a ``list[str]`` of call ids. That is
     about 130 bytes per call, id string included, instead of one object per field.
     Epoch seconds as a double resolve well under a microsecond until the year 2242, so
     distinct datetimes stay distinct and the window boundaries below are exact.
@@ -39,6 +40,11 @@ Account-wide views
     sorting for percentiles dominates. A second store would cost about 50 more bytes per
     call (a third more memory) and double the insert work on every call, to save about
     3 ms per account view; merging wins.
+
+Filters
+    A rule may keep only some statuses and one direction (``status:``, ``direction:``);
+    :meth:`WindowView.select` copies the matching rows into a view of their own, so every
+    figure of the rule (count, ratios, latencies, worst calls) is over those calls only.
 
 Statistics
     Missing latencies are left out of that metric's statistics; a statistic over zero
@@ -92,6 +98,8 @@ _NAN: Final = math.nan
 #: Latencies beyond this magnitude (about 31 years, in ms) are garbage: kept as missing.
 _MAX_MS: Final = 1e12
 _PERCENTILE = re.compile(r"p(\d+(?:\.\d+)?)")
+#: Direction codes of the direction column; anything else is unknown (0).
+DIRECTIONS: Final = ("inbound", "outbound")
 
 StatKind = Literal["avg", "min", "max", "percentile"]
 
@@ -174,7 +182,17 @@ def _check_duration(td: timedelta, what: str) -> None:
 class _Columns:
     """One group's calls as parallel columns, row ``i`` being one call."""
 
-    __slots__ = ("ai", "carrier", "gateway", "ids", "start", "status", "time", "total")
+    __slots__ = (
+        "ai",
+        "carrier",
+        "direction",
+        "gateway",
+        "ids",
+        "start",
+        "status",
+        "time",
+        "total",
+    )
 
     def __init__(self) -> None:
         self.time = array("d")  # finished_at, epoch seconds; sorted in a trunk store
@@ -184,6 +202,7 @@ class _Columns:
         self.gateway = array("d")
         self.total = array("d")  # ai + carrier + gateway, NaN when any is missing
         self.status = array("B")
+        self.direction = array("B")
         self.ids: list[str] = []
 
     def metric(self, name: str) -> array[float]:
@@ -207,7 +226,16 @@ class _Columns:
         self.gateway += other.gateway[lo:hi]
         self.total += other.total[lo:hi]
         self.status += other.status[lo:hi]
+        self.direction += other.direction[lo:hi]
         self.ids += other.ids[lo:hi]
+
+    def append_row(self, other: _Columns, row: int) -> None:
+        """Append row ``row`` of ``other`` (for filtered copies)."""
+        for mine, theirs in zip(self.floats(), other.floats(), strict=True):
+            mine.append(theirs[row])
+        self.status.append(other.status[row])
+        self.direction.append(other.direction[row])
+        self.ids.append(other.ids[row])
 
 
 class _TrunkStore(_Columns):
@@ -231,6 +259,7 @@ class _TrunkStore(_Columns):
         gateway: float,
         code: int,
         call_id: str,
+        direction: int = 0,
     ) -> None:
         time = self.time
         if not time or ts >= time[-1]:
@@ -241,6 +270,7 @@ class _TrunkStore(_Columns):
             self.gateway.append(gateway)
             self.total.append(ai + carrier + gateway)
             self.status.append(code)
+            self.direction.append(direction)
             self.ids.append(call_id)
             return
         at = bisect_right(time, ts, self.head)
@@ -251,6 +281,7 @@ class _TrunkStore(_Columns):
         self.gateway.insert(at, gateway)
         self.total.insert(at, ai + carrier + gateway)
         self.status.insert(at, code)
+        self.direction.insert(at, direction)
         self.ids.insert(at, call_id)
 
     def prune(self, cutoff: float) -> int:
@@ -262,6 +293,7 @@ class _TrunkStore(_Columns):
             for column in self.floats():
                 del column[:head]
             del self.status[:head]
+            del self.direction[:head]
             del self.ids[:head]
             self.head = 0
         return dropped
@@ -349,6 +381,7 @@ class CallWindows:
             _ms(call.gateway_processing_ms),
             self._status_code(call.status),
             call.id,
+            _direction_code(call.direction),
         )
 
     def add_many(self, calls: Iterable[Call]) -> int:
@@ -522,6 +555,7 @@ class WindowView:
             ai_latency_ms=_optional(cols.ai[row]),
             carrier_lag_ms=_optional(cols.carrier[row]),
             gateway_processing_ms=_optional(cols.gateway[row]),
+            direction=_direction_name(cols.direction[row]),
         )
 
     def worst_calls(self, metric: str, n: int = 5, *, highest: bool = True) -> list[Call]:
@@ -548,6 +582,64 @@ class WindowView:
         chosen = heapq.nlargest(n, rows, key=lambda row: (time[row], row))
         return [self._call(row) for row in chosen]
 
+    def select(
+        self, statuses: frozenset[str] | None = None, direction: str | None = None
+    ) -> WindowView:
+        """A view of only the calls with one of ``statuses`` and of ``direction``.
+
+        None keeps every status (every direction). A call whose direction the API did
+        not give matches no direction filter.
+        """
+        if statuses is None and direction is None:
+            return self
+        cols = self._cols
+        codes = None
+        if statuses is not None:
+            codes = {c for c, name in enumerate(self._status_names) if name in statuses}
+        want = None if direction is None else _direction_code(direction)
+        out = _Columns()
+        segments: list[tuple[int, str]] = []
+        for row in range(self.count):
+            if codes is not None and cols.status[row] not in codes:
+                continue
+            if want is not None and cols.direction[row] != want:
+                continue
+            trunk = self._segment_trunks[bisect_right(self._segment_rows, row) - 1]
+            if not segments or segments[-1][1] != trunk:
+                segments.append((len(out.ids), trunk))
+            out.append_row(cols, row)
+        return WindowView(self.trunk_id, self.now, self.window, out, segments, self._status_names)
+
+    def component_means(self) -> tuple[int, dict[str, float]]:
+        """Mean of each latency component over the calls that have all three.
+
+        Only complete calls count, so the three means add up to the mean total and a
+        change in the total splits exactly into the components' changes. Returns the
+        number of those calls and the means (empty when there are none).
+        """
+        cols = self._cols
+        rows = [row for row, total in enumerate(cols.total) if not math.isnan(total)]
+        if not rows:
+            return 0, {}
+        columns = {
+            "ai_latency_ms": cols.ai,
+            "carrier_lag_ms": cols.carrier,
+            "gateway_processing_ms": cols.gateway,
+        }
+        means = {
+            name: math.fsum(column[row] for row in rows) / len(rows)
+            for name, column in columns.items()
+        }
+        return len(rows), means
+
+
+def _direction_code(direction: str | None) -> int:
+    return DIRECTIONS.index(direction) + 1 if direction in DIRECTIONS else 0
+
+
+def _direction_name(code: int) -> str | None:
+    return DIRECTIONS[code - 1] if 0 < code <= len(DIRECTIONS) else None
+
 
 def _optional(value: float) -> float | None:
     return None if math.isnan(value) else value
@@ -569,11 +661,27 @@ class ViewCache:
         self.windows = windows
         self.now = now
         self._views: dict[tuple[str | None, timedelta], WindowView] = {}
+        self._selected: dict[
+            tuple[str | None, timedelta, frozenset[str] | None, str | None], WindowView
+        ] = {}
 
-    def get(self, trunk_id: str | None, window: timedelta) -> WindowView:
-        """The view of ``trunk_id`` (None: the account) over ``window`` ending at ``now``."""
+    def get(
+        self,
+        trunk_id: str | None,
+        window: timedelta,
+        statuses: frozenset[str] | None = None,
+        direction: str | None = None,
+    ) -> WindowView:
+        """The view of ``trunk_id`` (None: the account) over ``window`` ending at ``now``,
+        keeping only ``statuses`` and ``direction`` when given."""
         key = (trunk_id, window)
         view = self._views.get(key)
         if view is None:
             view = self._views[key] = self.windows.view(trunk_id, self.now, window)
-        return view
+        if statuses is None and direction is None:
+            return view
+        chosen = (trunk_id, window, statuses, direction)
+        selected = self._selected.get(chosen)
+        if selected is None:
+            selected = self._selected[chosen] = view.select(statuses, direction)
+        return selected

@@ -21,7 +21,7 @@ import re
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import UnionType
@@ -34,6 +34,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from monitor.alerts import AlertEngine, AlertState
+from monitor.attribution import Attribution, ComponentChange
 from monitor.cli import build_parser
 from monitor.clock import ManualClock
 from monitor.config import (
@@ -49,6 +50,7 @@ from monitor.config import (
 )
 from monitor.config.loader import _SECTIONS, _TOP_KEYS
 from monitor.config.schema import _RuleSpec
+from monitor.details import DETAILS_EVENT
 from monitor.exposition import OTHER_TRUNKS
 from monitor.metrics import COMPONENTS, EXPORTED_STATS, MonitorMetrics
 from monitor.models import Call, Overview
@@ -61,6 +63,7 @@ from monitor.settings import ENV_PREFIX, Settings
 from monitor.slo import counter_names, figures
 from monitor.slo.metrics import SloCollector
 from monitor.telepath.client import PaginationStopped, RecordSkipped, RequestRecord
+from monitor.trunks import TrunkInfo
 from monitor.windows import CallWindows
 
 ROOT: Final = Path(__file__).resolve().parents[1]
@@ -98,6 +101,13 @@ SETTINGS: Final[Mapping[str, str]] = {
     "lower it when the key also serves other integrations.",
     "api_timeout": "Seconds to wait for one API response (connecting waits at most 5 s); "
     "at most 300.",
+    "web_config": "A Prometheus web-config file (`tls_server_config`, `basic_auth_users`) "
+    "for the HTTP server: TLS and bcrypt basic auth on `/metrics` and the status page; "
+    "`/healthz` and `/readyz` stay open. Unset: plain HTTP, open. See "
+    "`deploy/web/web-config.yml`.",
+    "shutdown_grace": "Seconds from SIGTERM to exit, a running poll included; a poll cut "
+    "short is read again by the next start. Keep it under Kubernetes' "
+    "`terminationGracePeriodSeconds` (30 s by default).",
 }
 
 _NOTIFY = "Notifier names: a list for both severities, or `{warning: [...], critical: [...]}`."
@@ -112,16 +122,25 @@ CONFIG: Final[Mapping[str, str]] = {
     "(percent-encoded). Every alert links its worst calls here. `{{`, `}}`: literal braces.",
     "links.trunk": "URL template of a trunk (`{trunk_id}`); per-trunk alerts link to it "
     "(Slack, webhook `links.trunk`, Alertmanager `generatorURL`).",
+    "links.detail_calls": "When an alert fires, the full record (`GET /calls/{id}`) of this "
+    "many of its worst calls is fetched, once per alert, and sent as a `details` follow-up. "
+    "0: never.",
     # poll
     "poll.calls_every": "How often `GET /calls` is polled, from the newest call seen; the "
     "rules are evaluated after each poll.",
     "poll.overview_every": "How often `GET /analytics/overview` is polled (overview rules, "
     "`telepath_overview_*`).",
     "poll.backfill": "How far back the very first sync reads (an empty state DB).",
-    "poll.overlap": "Each sync re-reads this much before the newest call seen: a call is "
-    "listed only once it has ended.",
+    "poll.overlap": "The most a poll re-reads before the newest call seen (a call is "
+    "listed only once it has ended). Polls reach back as far as the longest call of the "
+    "last hour plus `poll.calls_every`; a sweep reads all of it. Default 10m, capped by "
+    "an explicit `poll.backfill`.",
+    "poll.sweep_every": "How often a poll reads the whole `poll.overlap`, to find calls "
+    "longer than any seen (`telepath_monitor_late_calls_total`).",
     "poll.max_pages": "At most this many pages (100 calls each) per poll; past it the walk "
     "stops with a warning and the rest is read by the next polls.",
+    "poll.trunks_every": "How often `GET /trunks` is read (trunk names, providers, statuses; "
+    "also at start).",
     # export
     "export.window": "Window of the `telepath_window_*` and `telepath_account_window_*` gauges.",
     "export.max_trunks": "Trunks with their own `trunk_id` series, first come first "
@@ -284,6 +303,11 @@ CONFIG: Final[Mapping[str, str]] = {
     "rules[].per": "`trunk` or `account`. Overview rules are always `account`.",
     "rules[].trunks": "Only these trunk ids.",
     "rules[].exclude_trunks": "Every trunk but these; not together with `trunks`.",
+    "rules[].trunk_names": "Trunks whose name (from `GET /trunks`) matches one of these "
+    "globs (`Support *`), case-insensitive; with `trunks`, either selects.",
+    "rules[].direction": "Only `inbound` or only `outbound` calls count.",
+    "rules[].status": "Only calls with one of these statuses count (`[connected]`), for "
+    "every figure of the rule, latencies included.",
     "rules[].min_calls": "Fewer calls in the window is no data. `call_count` and overview "
     "rules default to 0.",
     "rules[].op": "The bad direction: `>`, `>=`, `<` or `<=`.",
@@ -310,12 +334,19 @@ LABELS: Final[Mapping[str, str]] = {
     "trunk_id": f'the trunk, or `"{OTHER_TRUNKS}"` beyond `export.max_trunks`',
     "component": ", ".join(f"`{c}`" for c in COMPONENTS.values()),
     "stat": ", ".join(f"`{s}`" for s in EXPORTED_STATS),
-    "status": "the call's final status (`connected`, `failed`, ...)",
-    "endpoint": "`/calls`, `/analytics/overview`",
+    "status": "the call's final status (`connected`, `failed`, ...); on "
+    "`telepath_trunk_info` the trunk's (`active`, `inactive`, ...)",
+    "name": "the trunk's name from `GET /trunks` (empty when it has none)",
+    "provider": "the trunk's AI provider (`openai`, `elevenlabs`, `custom`, ...)",
+    "endpoint": "`/calls`, `/calls/{id}`, `/analytics/overview`, `/trunks`",
     "outcome": "`ok`, `http_error`, `rate_limited`, `timeout`, `connection_error`, `malformed`",
     "result": "`ok`, `error` (polls, reloads); `sent`, `failed`, `skipped` (heartbeats)",
-    "reason": "why a record was skipped or paging stopped; for dead letters `rejected` "
-    "or `expired`; for held notifications `silenced`, `maintenance` or `inhibited`",
+    "reason": "why a record was skipped (`future_start_time`, `implausible_ai_latency_ms`, "
+    "`missing_id`, ...) or paging stopped; for dead letters `rejected` "
+    "or `expired`; for held notifications `silenced`, `maintenance` or `inhibited`; "
+    "for refused logins `missing`, `malformed`, `wrong`; for connections `tls_failed`, "
+    "`idle_closed`, `over_capacity`, `refused`",
+    "header": "`x-ratelimit-limit`, `x-ratelimit-remaining`, `x-ratelimit-reset`",
     "rule": "the rule's name",
     "severity": "`warning`, `critical`",
     "state": "`pending`, `firing`, `no_data`",
@@ -330,7 +361,8 @@ LABELS: Final[Mapping[str, str]] = {
 PAYLOAD: Final[Mapping[str, str]] = {
     "version": '`"1"`; a new version would be a new field layout.',
     "status": "`firing` or `resolved`.",
-    "event": "`firing`, `escalated`, `deescalated`, `repeat` or `resolved`.",
+    "event": "`firing`, `escalated`, `deescalated`, `repeat`, `resolved`, or `details`: "
+    "the follow-up of a firing alert carrying `alert.call_details` (status `firing`).",
     "sent_at": "When this attempt was sent (retries change it; `webhook-id` stays).",
     "test": "`true` only for `telepath-monitor test-notify`.",
     "alert": "The alert.",
@@ -351,6 +383,7 @@ PAYLOAD: Final[Mapping[str, str]] = {
     "alert.window_seconds": "The rule's window; null for overview rules.",
     "alert.group": "`{}` for account-wide alerts.",
     "alert.group.trunk_id": "The trunk, for per-trunk alerts.",
+    "alert.group.trunk_name": "Its name from `GET /trunks`; absent when unknown.",
     "alert.started_at": "When it fired (ISO 8601, UTC).",
     "alert.resolved_at": "When it resolved, else null.",
     "alert.calls_in_window": "Calls in the window (for overview rules, the overview's count or 0).",
@@ -358,6 +391,9 @@ PAYLOAD: Final[Mapping[str, str]] = {
     "metric, or the newest failed calls.",
     "alert.offending_calls[].id": "Call id.",
     "alert.offending_calls[].trunk_id": "Its trunk.",
+    "alert.offending_calls[].trunk_name": "Its trunk's name; absent when unknown.",
+    "alert.offending_calls[].direction": "`inbound` or `outbound`; absent when the API "
+    "did not say.",
     "alert.offending_calls[].start_time": "When it started (ISO 8601, UTC).",
     "alert.offending_calls[].status": "Its final status.",
     "alert.offending_calls[].ai_latency_ms": "AI latency, or null.",
@@ -370,6 +406,38 @@ PAYLOAD: Final[Mapping[str, str]] = {
     "alert.labels": "The rule's `labels`.",
     "alert.runbook_url": "The rule's `runbook_url`, or null.",
     "alert.reason": "Why `value` is null, else null.",
+    "alert.attribution": "Latency alerts: what each component did, against the hour before "
+    "the window (means over calls with all three components); else null.",
+    "alert.attribution.calls": "Calls with all three components in the window.",
+    "alert.attribution.baseline_seconds": "Length of the baseline period (0: none).",
+    "alert.attribution.baseline_calls": "Calls in the baseline period.",
+    "alert.attribution.total_ms": "Mean total latency in the window.",
+    "alert.attribution.total_baseline_ms": "The same in the baseline, or null.",
+    "alert.attribution.total_change_ms": "The difference, or null.",
+    "alert.attribution.headline": "In words: `carrier lag +420 ms, 83% of the rise`.",
+    "alert.attribution.components": "`ai_latency_ms`, `carrier_lag_ms`, "
+    "`gateway_processing_ms`, in that order.",
+    "alert.attribution.components[].metric": "The component.",
+    "alert.attribution.components[].value_ms": "Its mean in the window.",
+    "alert.attribution.components[].baseline_ms": "Its mean in the baseline, or null.",
+    "alert.attribution.components[].change_ms": "The difference, or null.",
+    "alert.attribution.components[].share": "Share of the total's change it explains "
+    "(0.83 = 83%; negative when it moved the other way), or null.",
+    "alert.call_details": "`details` events only: the worst calls' full records, summarised.",
+    "alert.call_details[].id": "Call id.",
+    "alert.call_details[].trunk_id": "Its trunk.",
+    "alert.call_details[].status": "Its final status.",
+    "alert.call_details[].direction": "`inbound`, `outbound` or null.",
+    "alert.call_details[].slowest_segment": "The slowest latency segment, or null.",
+    "alert.call_details[].slowest_segment.name": "Its name as the API gives it.",
+    "alert.call_details[].slowest_segment.latency_ms": "Its latency.",
+    "alert.call_details[].codec": "The codec used, or null.",
+    "alert.call_details[].disconnect_reason": "Why it ended, or null.",
+    "alert.call_details[].events": "Up to five notable timeline events (routine ones left out).",
+    "alert.call_details[].events[].kind": "The event, as the API names it.",
+    "alert.call_details[].events[].at": "When (ISO 8601, UTC), or null.",
+    "alert.call_details[].events[].detail": "Its detail or message, or null.",
+    "alert.call_details[].url": "Drill-down link from `links.call`, or null.",
 }
 
 
@@ -724,6 +792,8 @@ def reference_registry() -> MonitorMetrics:
     metrics.sync_duration.observe(0.2)
     metrics.rule_evaluation.observe(0.01)
     metrics.config_reloads.labels("ok").inc()
+    metrics.on_server_event("auth_wrong")
+    metrics.on_server_event("over_capacity")
     for outcome in ("delivered", "failed", "dead"):
         metrics.on_delivery(DeliveryEvent("oncall", outcome, "expired"))
     metrics.alert_states = lambda: [
@@ -740,6 +810,7 @@ def reference_registry() -> MonitorMetrics:
     )
     slo_metrics.on_new_calls(calls)
     metrics.add_collector(slo_metrics)
+    metrics.trunk_info = lambda: [TrunkInfo("conn_a", "Support line EU", "openai", "active")]
     for metric in vars(metrics).values():  # what is left: one child each, to show its labels
         if isinstance(metric, MetricWrapperBase):
             names = getattr(metric, "_labelnames", ())
@@ -844,6 +915,7 @@ def example_notification() -> Notification:
             ai_latency_ms=ai,
             carrier_lag_ms=carrier,
             gateway_processing_ms=14.0,
+            direction="inbound",
         )
         for n, (ai, carrier) in enumerate([(2140.0, 88.0), (1710.0, 95.0)])
     )
@@ -851,10 +923,47 @@ def example_notification() -> Notification:
     fired_at = T0 + timedelta(minutes=2)
     intents = []
     for now, value in ((T0, 1580.0), (fired_at, 1620.0)):
-        observation = Observation(rule, "conn_sim02", value, 143, None, worst)
+        observation = Observation(rule, "conn_sim02", value, 143, None, worst, EXAMPLE_ATTRIBUTION)
         intents = engine.step([observation], now)
-    [notification] = notifications_for(intents, {"ops": False}, fired_at)
+    [notification] = notifications_for(intents, {"ops": False}, fired_at, EXAMPLE_NAMES)
     return notification
+
+
+EXAMPLE_NAMES: Final = {"conn_sim02": "Support line EU"}
+EXAMPLE_ATTRIBUTION: Final = Attribution(
+    calls=143,
+    baseline_seconds=3600,
+    baseline_calls=1702,
+    total=1610.0,
+    total_baseline=562.0,
+    components=(
+        ComponentChange("ai_latency_ms", 1505.0, 462.0, 1043.0, 1043.0 / 1048.0),
+        ComponentChange("carrier_lag_ms", 90.0, 86.0, 4.0, 4.0 / 1048.0),
+        ComponentChange("gateway_processing_ms", 15.0, 14.0, 1.0, 1.0 / 1048.0),
+    ),
+)
+
+
+def example_details() -> Notification:
+    """The ``details`` follow-up of :func:`example_notification`, as the outbox holds it."""
+    firing = example_notification()
+    doc = dict(firing.alerts[0])
+    doc["event"] = DETAILS_EVENT
+    doc["call_details"] = [
+        {
+            "id": "call_01jp0x4k2m9",
+            "trunk_id": "conn_sim02",
+            "status": "connected",
+            "direction": "inbound",
+            "slowest_segment": {"name": "ai_agent", "latency_ms": 2140.0},
+            "codec": "G.722",
+            "disconnect_reason": "caller_hangup",
+            "events": [{"kind": "agent.slow_response", "at": "2026-03-10T13:59:12Z",
+                        "detail": "2,140 ms"}],
+            "url": "https://dashboard.telepathvoice.com/calls/call_01jp0x4k2m9",
+        }
+    ]  # fmt: skip
+    return replace(firing, event=DETAILS_EVENT, alerts=[doc])
 
 
 def example_payload() -> dict[str, Any]:
@@ -880,7 +989,8 @@ def _paths(value: Any, prefix: str = "") -> Iterator[str]:
 def payload_paths() -> list[str]:
     """Every field a version 1 body can hold: a real alert plus a test-notify message."""
     test = payload(sample_notification("ops", EXAMPLE_LINKS, T0), "2026-03-10T14:00:00Z")
-    return list(dict.fromkeys([*_paths(example_payload()), *_paths(test)]))
+    details = payload(example_details(), "2026-03-10T14:02:03Z")
+    return list(dict.fromkeys([*_paths(example_payload()), *_paths(test), *_paths(details)]))
 
 
 def webhook_payload_section() -> str:

@@ -307,6 +307,7 @@ def replay(
         sync = CallSync(
             client, store, windows, clock,
             backfill=replayed.poll.backfill, overlap=replayed.poll.overlap,
+            margin=replayed.poll.calls_every, sweep_every=replayed.poll.sweep_every,
         )  # fmt: skip
         health = SyncHealth()
         states: list[AlertState] = []

@@ -75,13 +75,14 @@ class CrossChecks:
             if spec.source == "calls" and poll is not None:
                 self._check_window(("rules", i), spec, poll, defaults)
         if poll is not None and poll.overlap > poll.backfill:
-            # Polls never read further back than the backfill, so the overlap would be
-            # cut silently and calls longer than the backfill missed.
+            # Both were written (a default overlap yields to the backfill): polls never
+            # read further back than the backfill, so calls longer would be missed.
             where = ("poll", "overlap") if ("poll", "overlap") in self.pos.values else ("poll",)
             self._at(
                 self.pos.values.get(where, self.pos.values[()]),
-                "poll.overlap is longer than poll.backfill; polls never read further back "
-                "than the backfill, so make the backfill at least as long",
+                f"poll.overlap is longer than poll.backfill ({format_duration(poll.overlap)} > "
+                f"{format_duration(poll.backfill)}); polls never read further back than the "
+                "backfill, so make the backfill at least as long",
             )
 
     def _check_report(self, i: int) -> None:
@@ -199,6 +200,9 @@ class CrossChecks:
                     self._at(at(key), "failed_ratio is a share from 0 to 1 (0.05 means 5%)")
         if spec.stat is not None and spec.metric not in LATENCY_METRICS:
             self._at(at("stat"), f"{spec.metric} has no stat; leave stat out")
+        for key in ("trunk_names", "status"):
+            if getattr(spec, key) == ():
+                self._at(at(key), f"{key} must not be empty (leave it out to take every one)")
         if spec.trunks is not None and spec.exclude_trunks is not None:
             self._at(at("exclude_trunks"), "set trunks or exclude_trunks, not both")
         if spec.source != "overview":
@@ -214,7 +218,15 @@ class CrossChecks:
             )
         if spec.per == "trunk":
             self._at(at("per"), "overview rules are account-wide; per: trunk needs source: calls")
-        for key in ("window", "min_calls", "trunks", "exclude_trunks"):
+        for key in (
+            "window",
+            "min_calls",
+            "trunks",
+            "exclude_trunks",
+            "trunk_names",
+            "direction",
+            "status",
+        ):
             if key in set_keys:
                 self._at(
                     self.pos.keys.get((*loc, key), at(key)),

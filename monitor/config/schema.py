@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, time, timedelta
 from fnmatch import fnmatchcase
 from typing import Annotated, Any, Final, Literal, get_args
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from pydantic import (
@@ -32,6 +32,7 @@ from pydantic_core import PydanticCustomError
 from monitor.config.durations import Duration, NonNegativeDuration, Repeat, WrittenRepeat
 from monitor.config.reporting import History, ReportSpec
 from monitor.config.slos import Slo
+from monitor.config.urls import HttpUrl, OptionalSecret, OptionalSecretHttpUrl, SecretHttpUrl
 from monitor.config.zones import TimeZone
 from monitor.models import LATENCY_METRICS, LatencyMetric
 from monitor.notify.signing import secret_key
@@ -92,34 +93,22 @@ def _check_metric(value: str) -> str:
 MetricName = Annotated[str, AfterValidator(_check_metric)]
 
 
-def _check_url(value: str) -> None:
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PydanticCustomError("url", "expected an http:// or https:// URL")
+def _status_name(value: str) -> str:
+    # The API's statuses are compared lower-cased (windows keep them so).
+    text = value.strip().lower()
+    if not text:
+        raise PydanticCustomError("status", "a call status must not be empty")
+    return text
 
 
-def _url(value: str) -> str:
-    _check_url(value)
+def _non_empty(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("non_empty", "must not be empty")
     return value
 
 
-def _secret_url(value: SecretStr) -> SecretStr:
-    _check_url(value.get_secret_value())
-    return value
-
-
-def _blank_is_none(value: Any) -> Any:
-    """``${VAR:-}`` gives an empty string: for an optional setting that means "not set"."""
-    return None if value == "" else value
-
-
-HttpUrl = Annotated[str, AfterValidator(_url)]
-SecretHttpUrl = Annotated[SecretStr, AfterValidator(_secret_url)]
-OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_blank_is_none)]
-OptionalSecretHttpUrl = Annotated[SecretHttpUrl | None, BeforeValidator(_blank_is_none)]
+StatusName = Annotated[str, AfterValidator(_status_name)]
+NonEmpty = Annotated[str, AfterValidator(_non_empty)]
 
 
 def _check_template(value: str) -> str:
@@ -189,6 +178,8 @@ class Links(_Frozen):
 
     call: LinkTemplate | None = None
     trunk: LinkTemplate | None = None
+    #: Worst calls of a firing alert whose full record (``GET /calls/{id}``) is fetched.
+    detail_calls: int = Field(default=3, ge=0, le=5)
 
     def call_url(self, call_id: str, trunk_id: str) -> str | None:
         """The drill-down URL of a call, or None when ``call`` is not set."""
@@ -211,9 +202,21 @@ class Poll(_Frozen):
     overview_every: Duration = timedelta(seconds=60)
     #: How far back the first sync reads.
     backfill: Duration = timedelta(hours=1)
-    #: Each sync re-reads this much before the watermark, to catch records that arrive late.
+    #: The most a poll re-reads before the watermark: polls reach back as far as the
+    #: longest recent call, a sweep all of it. Default 10m, at most an explicit backfill.
     overlap: Duration = timedelta(minutes=10)
+    #: How often a poll reads the whole overlap, for calls longer than any seen.
+    sweep_every: Duration = timedelta(minutes=5)
     max_pages: int = Field(default=500, ge=1)
+    #: How often the trunk catalogue (``GET /trunks``: names, providers, statuses) is read.
+    trunks_every: Duration = timedelta(minutes=10)
+
+    @model_validator(mode="after")
+    def _default_overlap_yields(self) -> Poll:
+        # A default never contradicts what the user wrote: `backfill: 5m` alone caps it.
+        if "overlap" not in self.model_fields_set and self.overlap > self.backfill:
+            object.__setattr__(self, "overlap", self.backfill)
+        return self
 
 
 class Export(_Frozen):
@@ -358,6 +361,10 @@ class _RuleSpec(_Frozen):
     per: Literal["trunk", "account"] | None = None
     trunks: Annotated[tuple[str, ...], Field(min_length=1)] | None = None
     exclude_trunks: tuple[str, ...] | None = None
+    # Emptiness is checked in CrossChecks: a min_length here doubles an item's error.
+    trunk_names: tuple[NonEmpty, ...] | None = None
+    direction: Literal["inbound", "outbound"] | None = None
+    status: tuple[StatusName, ...] | None = None
     min_calls: Annotated[int, Field(ge=0)] | None = None
     op: Op = ">"
     warning: float | None = None
@@ -557,6 +564,12 @@ class Rule(_Frozen):
     per: Literal["trunk", "account"] = _DEFAULTS.per
     trunks: tuple[str, ...] | None = None
     exclude_trunks: tuple[str, ...] = ()
+    #: Name globs (``Support *``), matched case-insensitively against the trunk catalogue.
+    trunk_names: tuple[str, ...] | None = None
+    #: Only calls of this direction count; None: both.
+    direction: Literal["inbound", "outbound"] | None = None
+    #: Only calls with one of these statuses count (latency figures included); None: all.
+    status: tuple[str, ...] | None = None
     min_calls: int = Field(default=_DEFAULTS.min_calls, ge=0)
     op: Op = ">"
     warning: float | None = None
@@ -595,6 +608,9 @@ class Rule(_Frozen):
             return group is None
         if group is None or group in self.exclude_trunks:
             return False
+        if self.trunk_names is not None:  # a named trunk is observed while its name matches:
+            # the engine asks only of groups not observed, so those no longer match
+            return group in (self.trunks or ())
         return self.trunks is None or group in self.trunks
 
     def breaches(self, value: float, threshold: float) -> bool:

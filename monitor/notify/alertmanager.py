@@ -3,7 +3,11 @@
 An alert's identity in Alertmanager is its label set: ``alertname`` (the rule),
 ``severity``, ``trunk_id`` for per-trunk alerts, and the rule's own labels (which cannot
 override those three). Because severity is a label, an escalation ends the alert at
-the old severity and starts one at the new. Alertmanager expires an alert that is not
+the old severity and starts one at the new. A trunk's name (from ``GET /trunks``) is
+the ``trunk_name`` annotation, and is in the summary, not a label: renaming a trunk must
+not end its alerts and start new ones. Attribution and call details are annotations too,
+and every re-post carries them, since Alertmanager keeps only the latest annotations.
+Alertmanager expires an alert that is not
 re-posted within its ``resolve_timeout`` (5 minutes by default), so firing alerts are
 re-posted every ``resend_every`` (:meth:`AlertmanagerSender.refresh`); a resolution
 posts the alert with ``endsAt`` set.
@@ -20,11 +24,13 @@ from typing import Any
 
 import httpx
 
+from monitor.attribution import Attribution
 from monitor.clock import Clock
 from monitor.config import AlertmanagerNotifier, Rule
 from monitor.notify.base import Notification
-from monitor.notify.document import iso
+from monitor.notify.document import detail_line, iso
 from monitor.notify.webhook import USER_AGENT, classify_response, transport_error
+from monitor.trunks import trunk_label
 
 __all__ = ["AlertmanagerSender", "FiringAlert", "am_alert"]
 
@@ -41,11 +47,16 @@ def am_alert(
         k: str(v) for k, v in (document.get("labels") or {}).items() if k not in RESERVED_LABELS
     }
     labels.update(alertname=str(document["rule"]), severity=severity)
-    trunk = (document.get("group") or {}).get("trunk_id")
+    group = document.get("group") or {}
+    trunk = group.get("trunk_id")
     if trunk is not None:
         labels["trunk_id"] = str(trunk)
+    summary = str(document.get("summary") or document["rule"])
+    if group.get("trunk_name"):
+        summary += f" ({trunk_label(str(trunk), str(group['trunk_name']))})"
     annotations = {
-        "summary": str(document.get("summary") or document["rule"]),
+        "summary": summary,
+        "trunk_name": str(group.get("trunk_name") or ""),
         "value": _number(document.get("value")),
         "threshold": _number(document.get("threshold")),
         "alert_id": str(document["id"]),
@@ -59,6 +70,12 @@ def am_alert(
         annotations["peak_value"] = _number(document["peak_value"])
     if document.get("runbook_url"):
         annotations["runbook_url"] = str(document["runbook_url"])
+    attribution = document.get("attribution")
+    if isinstance(attribution, Mapping) and attribution.get("headline"):
+        annotations["attribution"] = str(attribution["headline"])
+    details = document.get("call_details") or []
+    if details:
+        annotations["call_details"] = "\n".join(detail_line(d) for d in details)
     out: dict[str, Any] = {
         "labels": labels,
         "annotations": {k: v for k, v in annotations.items() if v},
@@ -71,6 +88,12 @@ def am_alert(
     if ends_at is not None:
         out["endsAt"] = ends_at
     return out
+
+
+def _group(trunk_id: str | None, name: str | None) -> dict[str, str]:
+    if trunk_id is None:
+        return {}
+    return {"trunk_id": trunk_id, "trunk_name": name} if name else {"trunk_id": trunk_id}
 
 
 def _number(value: object) -> str:
@@ -87,6 +110,9 @@ class FiringAlert:
     alert_id: str
     started_at: datetime
     value: float | None
+    trunk_name: str | None = None
+    attribution: Attribution | None = None
+    call_details: tuple[Mapping[str, Any], ...] = ()
 
 
 class AlertmanagerSender:
@@ -131,11 +157,13 @@ class AlertmanagerSender:
                     "rule": f.rule.name,
                     "summary": f.rule.summary,
                     "labels": f.rule.labels,
-                    "group": {} if f.group is None else {"trunk_id": f.group},
+                    "group": _group(f.group, f.trunk_name),
                     "value": f.value,
                     "threshold": f.rule.critical if f.severity == "critical" else f.rule.warning,
                     "runbook_url": f.rule.runbook_url,
                     "started_at": iso(f.started_at),
+                    "attribution": None if f.attribution is None else f.attribution.to_dict(),
+                    "call_details": list(f.call_details),
                 },
                 severity=f.severity,
             )

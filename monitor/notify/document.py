@@ -12,7 +12,14 @@ Shape (the webhook contract; keys beyond the brief's are additive)::
      "window_seconds", "group": {"trunk_id"?}, "started_at", "resolved_at",
      "calls_in_window", "offending_calls": [{"id", "trunk_id", "start_time", "status",
      "ai_latency_ms", "carrier_lag_ms", "gateway_processing_ms", "url"}], "links",
-     "event", "peak_value", "labels", "source", "runbook_url", "reason"}
+     "event", "peak_value", "labels", "source", "runbook_url", "reason",
+     "attribution"}
+
+Extensions of version 1 (issue 15), all optional, so a receiver of the brief's payload
+reads them or not: ``group.trunk_name`` (from ``GET /trunks``; absent when unknown),
+``offending_calls[].trunk_name``, ``attribution`` (latency alerts past a threshold, else
+null; see :mod:`monitor.attribution`) and, in ``details`` follow-ups only,
+``call_details`` (see :mod:`monitor.details`).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ __all__ = [
     "EVENTS",
     "alert_document",
     "describe_value",
+    "detail_line",
     "format_value",
     "iso",
     "status_of",
@@ -45,8 +53,9 @@ EVENTS: Final[tuple[IntentKind, ...]] = (
 )
 
 
-def alert_document(intent: Intent) -> dict[str, Any]:
-    """The document for one intent."""
+def alert_document(intent: Intent, names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The document for one intent; ``names`` maps trunk ids to their names."""
+    names = names or {}
     rule = intent.rule
     links: dict[str, str] = {}
     if intent.trunk_url is not None:
@@ -67,16 +76,26 @@ def alert_document(intent: Intent) -> dict[str, Any]:
         "op": rule.op,
         "peak_value": intent.peak_value,
         "window_seconds": None if rule.source == "overview" else int(rule.window.total_seconds()),
-        "group": {} if intent.group is None else {"trunk_id": intent.group},
+        "group": _group(intent.group, names),
         "started_at": iso(intent.started_at),
         "resolved_at": None if intent.resolved_at is None else iso(intent.resolved_at),
         "calls_in_window": intent.calls_in_window,
-        "offending_calls": [_call(c, intent.links.get(c.id)) for c in intent.offending_calls],
+        "offending_calls": [
+            _call(c, intent.links.get(c.id), names.get(c.trunk_id)) for c in intent.offending_calls
+        ],
         "links": links,
         "labels": dict(rule.labels),
         "runbook_url": rule.runbook_url,
         "reason": intent.reason,
+        "attribution": None if intent.attribution is None else intent.attribution.to_dict(),
     }
+
+
+def _group(trunk_id: str | None, names: Mapping[str, str]) -> dict[str, str]:
+    if trunk_id is None:
+        return {}
+    name = names.get(trunk_id)
+    return {"trunk_id": trunk_id} if not name else {"trunk_id": trunk_id, "trunk_name": name}
 
 
 def status_of(event: str) -> str:
@@ -126,8 +145,8 @@ def describe_value(alert: Mapping[str, Any], *, with_threshold: bool = True) -> 
     return f"{text} over {span}, {alert.get('calls_in_window', 0)} calls"
 
 
-def _call(call: Call, url: str | None) -> dict[str, Any]:
-    return {
+def _call(call: Call, url: str | None, trunk_name: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
         "id": call.id,
         "trunk_id": call.trunk_id,
         "start_time": iso(call.start_time),
@@ -137,8 +156,37 @@ def _call(call: Call, url: str | None) -> dict[str, Any]:
         "gateway_processing_ms": call.gateway_processing_ms,
         "url": url,
     }
+    if call.direction is not None:
+        out["direction"] = call.direction
+    if trunk_name:
+        out["trunk_name"] = trunk_name
+    return out
 
 
 def iso(time: datetime) -> str:
     """ISO 8601 in UTC with a Z, as every payload writes times."""
     return time.isoformat().replace("+00:00", "Z")
+
+
+def detail_line(detail: Mapping[str, Any]) -> str:
+    """One call's details in plain words (unescaped: each notifier escapes its own way).
+
+    ``call_x: slowest carrier 420 ms · codec G.722 · jitter_spike (42 ms), reconnect``
+    """
+    parts = []
+    segment = detail.get("slowest_segment")
+    if isinstance(segment, Mapping) and isinstance(segment.get("latency_ms"), int | float):
+        parts.append(f"slowest {segment.get('name')} {segment['latency_ms']:,.0f} ms")
+    if detail.get("codec"):
+        parts.append(f"codec {detail['codec']}")
+    if detail.get("disconnect_reason"):
+        parts.append(f"ended {detail['disconnect_reason']}")
+    events = [e for e in detail.get("events") or [] if isinstance(e, Mapping)]
+    if events:
+        parts.append(
+            ", ".join(
+                str(e.get("kind")) + (f" ({e['detail']})" if e.get("detail") else "")
+                for e in events
+            )
+        )
+    return f"{detail.get('id')}: " + (" · ".join(parts) or "no details")

@@ -51,13 +51,17 @@ MAX_RETRY_AFTER = 3600.0
 
 
 def notifications_for(
-    intents: Sequence[Intent], grouping: Mapping[str, bool], now: datetime
+    intents: Sequence[Intent],
+    grouping: Mapping[str, bool],
+    now: datetime,
+    names: Mapping[str, str] | None = None,
 ) -> list[Notification]:
     """The notifications one evaluation's intents cause, in intent order.
 
     ``grouping`` maps each configured notifier to whether it groups (Slack, console):
     those get one notification per (rule, event) listing every group that changed;
-    the rest get one per intent. Intents naming a notifier that is not configured are
+    the rest get one per intent. ``names`` (trunk id -> name) goes into the documents.
+    Intents naming a notifier that is not configured are
     skipped (config checks make that impossible, but a reload race must not crash).
     """
     slots: list[Notification | tuple[str, str, str]] = []
@@ -73,14 +77,21 @@ def notifications_for(
                     slots.append(key)
                 grouped[key].append(intent)
             else:
-                slots.append(_notification(name, [intent], now))
+                slots.append(_notification(name, [intent], now, names))
     return [
-        slot if isinstance(slot, Notification) else _notification(slot[0], grouped[slot], now)
+        slot
+        if isinstance(slot, Notification)
+        else _notification(slot[0], grouped[slot], now, names)
         for slot in slots
     ]
 
 
-def _notification(notifier: str, intents: Sequence[Intent], now: datetime) -> Notification:
+def _notification(
+    notifier: str,
+    intents: Sequence[Intent],
+    now: datetime,
+    names: Mapping[str, str] | None = None,
+) -> Notification:
     first = intents[0]
     # The id must come out the same if the same transition is queued again (a retried
     # evaluation), and differ for every other notification.
@@ -91,7 +102,7 @@ def _notification(notifier: str, intents: Sequence[Intent], now: datetime) -> No
         notifier=notifier,
         event=first.kind,
         rule=first.rule.name,
-        alerts=[alert_document(i) for i in intents],
+        alerts=[alert_document(i, names) for i in intents],
         created_at=now,
     )
 

@@ -171,8 +171,12 @@ class SlackBotSender:
         message = _message(notification.event, alerts, notification.test, self._username)
         response = self._call("chat_postMessage", channel=self._channel, **message)
         if self._store is not None and not notification.test and notification.event == "firing":
-            thread = SlackThread(str(response["channel"]), str(response["ts"]))
-            self._store.save_slack_message(self._name, thread, alerts)
+            channel, ts = response.get("channel"), response.get("ts")
+            if not isinstance(channel, str) or not isinstance(ts, str):
+                # Posted, but nothing to thread under: what follows goes to the channel.
+                log.warning("Slack accepted the message but named no channel and ts")
+                return
+            self._store.save_slack_message(self._name, SlackThread(channel, ts), alerts)
 
     def _mark_resolved(
         self, store: StateStore, thread: SlackThread, alerts: Sequence[Mapping[str, Any]]
@@ -200,6 +204,10 @@ class SlackBotSender:
             raise _api_error(exc, self._clock) from None
         except _NETWORK_ERRORS as exc:
             raise _network_error(exc) from None
+        except (AttributeError, TypeError):
+            # slack-sdk reads any JSON body as an object (``data.get``); a bare number or
+            # list fails inside it (found by fuzzing). Not an answer Slack gives.
+            raise DeliveryError("unreadable reply (not a JSON object)", transient=True) from None
         data = response.data
         return data if isinstance(data, dict) else {}
 
@@ -209,7 +217,8 @@ class SlackBotSender:
 
 def _api_error(exc: SlackApiError, clock: Clock) -> DeliveryError:
     response = exc.response
-    error = str(response.get("error") or "unknown_error")
+    data = response.data if isinstance(response.data, dict) else {}
+    error = str(data.get("error") or "unknown_error")
     status = response.status_code
     if status == 429 or status >= 500 or error in TRANSIENT_ERRORS:
         wait = _retry_after(response.headers, clock)
@@ -223,11 +232,14 @@ def _retry_after(headers: Mapping[str, Any] | None, clock: Clock) -> float | Non
 
 
 #: What slack-sdk's urllib transport raises when the network fails (URLError and
-#: timeouts are OSErrors; a truncated response is an HTTPException).
-_NETWORK_ERRORS: Final = (OSError, HTTPException)
+#: timeouts are OSErrors; a truncated response is an HTTPException), or when the
+#: reply is not UTF-8 (it decodes every body before looking at it; found by fuzzing).
+_NETWORK_ERRORS: Final = (OSError, HTTPException, UnicodeDecodeError)
 
 
 def _network_error(exc: Exception) -> DeliveryError:
     # urllib's messages can name the host; the type is enough to act on.
+    if isinstance(exc, UnicodeDecodeError):
+        return DeliveryError("unreadable reply (not UTF-8)", transient=True)
     kind = "timed out" if "timed out" in str(exc).lower() else "connection failed"
     return DeliveryError(f"{kind} ({type(exc).__name__})", transient=True)

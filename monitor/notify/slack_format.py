@@ -25,14 +25,28 @@ shortened with "…" and never cut inside an escape (``&amp;``) or inside one of
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
-from urllib.parse import quote, urlsplit
 
+from monitor.attribution import component_name
 from monitor.config import format_duration
-from monitor.notify.document import unit_of
+from monitor.notify.document import detail_line, unit_of
+from monitor.notify.slack_text import (
+    _URL_CAP,
+    MAX_HEADER,
+    MAX_TEXT,
+    _clip,
+    _context,
+    _fit,
+    _header,
+    _link,
+    _md,
+    _plain,
+    _section,
+    _width,
+    escape,
+)
 
 __all__ = [
     "MAX_BLOCKS",
@@ -46,12 +60,6 @@ __all__ = [
 
 #: Slack refuses a message with more blocks than this.
 MAX_BLOCKS: Final = 50
-#: Longest text of a section, a context element, or the fallback ``text``.
-MAX_TEXT: Final = 3000
-#: Longest text of a header block.
-MAX_HEADER: Final = 150
-#: Slack refuses a context block with more elements than this.
-MAX_CONTEXT_ELEMENTS: Final = 10
 #: Trunks that get a section of their own in a grouped message. Past this a message is a
 #: wall nobody reads at 3 a.m.; the rest are listed on one closing line.
 MAX_TRUNK_SECTIONS: Final = 20
@@ -62,10 +70,8 @@ WORST_CALLS: Final = 5
 _SUMMARY_CAP: Final = 1000
 _REASON_CAP: Final = 300
 _ID_CAP: Final = 120
-_URL_CAP: Final = 400
 _LABELS_CAP: Final = 600
 
-_ELLIPSIS: Final = "…"
 _TEST_NOTE: Final = (
     "🧪 *This is a test.* It was sent by `telepath-monitor test-notify` to check this "
     "notifier; no action is needed."
@@ -76,18 +82,6 @@ _RANK: Final = {"critical": 0, "warning": 1}
 _SYMBOL: Final = {">": "&gt;", ">=": "≥", "<": "&lt;", "<=": "≤"}
 _BACK: Final = {">": "≤", ">=": "&lt;", "<": "≥", "<=": "&gt;"}
 _WORDS: Final = {">": "above", ">=": "at or above", "<": "below", "<=": "at or below"}
-# C0 and C1 controls and Unicode line breaks: outside text stays on its line.
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-# What may not appear raw in the URL of a link: it would end or split the link.
-_URL_UNSAFE: Final = re.compile(r"[\s\x00-\x1f\x7f-\x9f|]")
-
-
-def escape(text: str) -> str:
-    """mrkdwn escaping: ``&``, ``<`` and ``>`` become entities, so text stays text.
-
-    ``&`` goes first, or the ``&`` of the other two entities would be escaped again.
-    """
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def render(
@@ -175,6 +169,9 @@ def _single_blocks(
         number = _float(doc.get("calls_in_window"))
         count = "?" if number is None else _decimal(number)
         lines.append(f"{where}   *Window:* {_window(doc)}   *Calls in window:* {count}")
+    why = _attribution_md(doc)
+    if why and event != "resolved":
+        lines.append(why)
     runbook = _runbook(doc)
     if runbook:
         lines.append(runbook)
@@ -182,8 +179,11 @@ def _single_blocks(
         lines.append("✅ resolved")
     blocks = [_section(_fit(lines, "\n", MAX_TEXT))]
 
+    details = _details_md(doc)
+    if details:
+        blocks.append(_section(_fit(["*Worst calls in detail*", *details], "\n", MAX_TEXT)))
     calls = _calls(doc)
-    if calls and event != "resolved":
+    if calls and event not in ("resolved", "details"):
         account = not _trunk(doc)
         items = [f"• {_call_md(doc, c, with_trunk=account)}" for c in calls]
         blocks.append(_section(_fit(["*Worst calls*", *items], "\n", MAX_TEXT)))
@@ -253,8 +253,14 @@ def _trunk_md(event: str, doc: Mapping[str, Any], resolved: bool) -> str:
         line = f"{_severity_emoji(doc)} *{where}* {_value_md(doc)}{_compare(doc, back=False)}"
         if doc.get("window_seconds") is not None:
             line += f" · {_count(doc.get('calls_in_window'))}"
+        why = _headline_of(doc)
+        if why:
+            line += f" · {why}"
     if resolved:
         line += " · ✅ resolved"
+    details = _details_md(doc)
+    if details and event == "details":
+        return _fit([line, *details], "\n", MAX_TEXT)
     calls = _calls(doc)
     if not calls or event == "resolved":
         return _clip(line, MAX_TEXT)
@@ -271,7 +277,7 @@ def _more_md(event: str, rest: Sequence[Mapping[str, Any]], marks: Sequence[bool
     items = []
     for doc, mark in zip(rest, marks, strict=True):
         value = _peak(doc) if event == "resolved" else _amount(doc, doc.get("value"))
-        items.append(f"{'✅ ' if mark else ''}{_md(_trunk(doc), _ID_CAP)} {value}")
+        items.append(f"{'✅ ' if mark else ''}{_trunk_shown(doc)} {value}")
     return head + ": " + _fit(items, ", ", MAX_TEXT - _width(head) - 2)
 
 
@@ -309,7 +315,7 @@ def _grouped_fallback(
         head += f" ({thresholds})"
     items = []
     for doc, mark in zip(ordered, marks, strict=True):
-        where = _md(_trunk(doc), _ID_CAP) or "all trunks"
+        where = _trunk_shown(doc) or "all trunks"
         item = f"{where} {_amount(doc, doc.get('value'))}"
         if event == "resolved":
             item += f" (peak {_peak(doc)})"
@@ -332,6 +338,8 @@ def _title(event: str, severity: str) -> str:
         return f"⏬ Down to {word}"
     if event == "repeat":
         return f"🔁 Still {word}"
+    if event == "details":
+        return "🔎 Details"
     return f"{_SEVERITY.get(word, '⚪')} {word.capitalize()}"
 
 
@@ -420,19 +428,27 @@ def _trunk(doc: Mapping[str, Any]) -> str:
     return _plain(group.get("trunk_id")) if isinstance(group, Mapping) else ""
 
 
+def _trunk_shown(doc: Mapping[str, Any]) -> str:
+    """``Support line EU (conn_sim02)`` (escaped), the id alone without a name, or ""."""
+    trunk = _trunk(doc)
+    group = doc.get("group")
+    name = _plain(group.get("trunk_name")) if isinstance(group, Mapping) else ""
+    if not trunk or not name:
+        return _md(trunk, _ID_CAP)
+    return f"{_md(name, _ID_CAP)} ({_md(trunk, _ID_CAP)})"
+
+
 def _where_md(doc: Mapping[str, Any]) -> str:
     """The trunk, linked to its dashboard page when there is one; or ``all trunks``."""
-    trunk = _trunk(doc)
-    if not trunk:
+    if not _trunk(doc):
         return "all trunks"
     links = doc.get("links")
     url = links.get("trunk") if isinstance(links, Mapping) else None
-    return _link(url, _md(trunk, _ID_CAP))
+    return _link(url, _trunk_shown(doc))
 
 
 def _where_plain(doc: Mapping[str, Any]) -> str:
-    trunk = _trunk(doc)
-    return f"trunk {_md(trunk, _ID_CAP)}" if trunk else "all trunks"
+    return f"trunk {_trunk_shown(doc)}" if _trunk(doc) else "all trunks"
 
 
 def _calls(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -464,6 +480,54 @@ def _call_latency(call: Mapping[str, Any], metric: str) -> float | None:
         _float(call.get(k)) for k in ("ai_latency_ms", "carrier_lag_ms", "gateway_processing_ms")
     ]
     return None if None in parts else math.fsum(p for p in parts if p is not None)
+
+
+def _headline_of(doc: Mapping[str, Any]) -> str:
+    """The attribution's headline, escaped, or ""."""
+    attribution = doc.get("attribution")
+    if not isinstance(attribution, Mapping):
+        return ""
+    return _md(attribution.get("headline"), _REASON_CAP)
+
+
+def _attribution_md(doc: Mapping[str, Any]) -> str:
+    """``*Why:* carrier lag +420 ms, 83% of the rise`` and each component's figures."""
+    attribution = doc.get("attribution")
+    headline = _headline_of(doc)
+    if not isinstance(attribution, Mapping) or not headline:
+        return ""
+    parts = []
+    for item in attribution.get("components") or []:
+        if not isinstance(item, Mapping):
+            continue
+        value = _float(item.get("value_ms"))
+        if value is None:
+            continue
+        text = f"{escape(component_name(_plain(item.get('metric'))))} {_decimal(value)} ms"
+        was, share = _float(item.get("baseline_ms")), _float(item.get("share"))
+        if was is not None:
+            text += f" (was {_decimal(was)} ms"
+            text += f", {share:.0%} of the change)" if share is not None else ")"
+        parts.append(text)
+    line = f"*Why:* {headline}"
+    return line + ("\n" + " · ".join(parts) if parts else "")
+
+
+def _details_md(doc: Mapping[str, Any]) -> list[str]:
+    """One line per call of ``call_details``, linked, outside text escaped."""
+    details = doc.get("call_details")
+    if not isinstance(details, Sequence) or isinstance(details, str):
+        return []
+    out = []
+    for detail in details:
+        if not isinstance(detail, Mapping):
+            continue
+        line = _md(detail_line(detail), _SUMMARY_CAP)
+        label = _md(detail.get("id"), _ID_CAP)
+        if label and line.startswith(label):
+            line = _link(detail.get("url"), label) + line[len(label) :]
+        out.append(f"• {line}")
+    return out
 
 
 def _runbook(doc: Mapping[str, Any]) -> str:
@@ -577,110 +641,3 @@ def _worst_severity(alerts: Iterable[Mapping[str, Any]]) -> str:
 
 def _severity_emoji(doc: Mapping[str, Any]) -> str:
     return _SEVERITY.get(str(doc.get("severity")), "⚪")
-
-
-# ---------------------------------------------------------------------------------------
-# Escaping, links and limits
-
-
-def _plain(value: Any) -> str:
-    """Outside input as one line of text: control characters (newlines too) become spaces."""
-    if value is None:
-        return ""
-    return _CONTROL.sub(" ", str(value)).strip()
-
-
-def _md(value: Any, cap: int) -> str:
-    """Outside input made safe for mrkdwn and cut to ``cap``."""
-    return _clip(escape(_plain(value)), cap)
-
-
-def _link(url: Any, label_md: str) -> str:
-    """``<url|label>`` for an http(s) URL; just the (escaped) label for anything else."""
-    if not isinstance(url, str) or not _linkable(url):
-        return label_md
-    target = _URL_UNSAFE.sub(lambda m: quote(m.group(), safe=""), escape(url))
-    if _width(target) > _URL_CAP:
-        return label_md
-    return f"<{target}|{label_md}>"
-
-
-def _linkable(url: str) -> bool:
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return False
-    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
-
-
-def _width(text: str) -> int:
-    """Length as Slack counts it: UTF-16 code units."""
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
-
-
-def _clip(text: str, limit: int, *, markup: bool = True) -> str:
-    """``text`` cut to ``limit`` with "…"; in markup never inside ``&amp;`` or ``<url|x>``."""
-    if _width(text) <= limit:
-        return text
-    room, cut = limit - 1, 0
-    for ch in text:
-        room -= 2 if ord(ch) > 0xFFFF else 1
-        if room < 0:
-            break
-        cut += 1
-    head = text[:cut]
-    if markup:
-        # Every raw "&" opens an entity and every raw "<" one of our links (outside input
-        # is escaped), so an opener without its closer was cut in half: drop it.
-        changed = True
-        while changed:
-            changed = False
-            for opener, closer in (("&", ";"), ("<", ">")):
-                at = head.rfind(opener)
-                if at != -1 and closer not in head[at:]:
-                    head, changed = head[:at], True
-    return head + _ELLIPSIS
-
-
-def _fit(parts: Sequence[str], sep: str, limit: int) -> str:
-    """Whole parts joined while they fit in ``limit``, then "…"; never a part cut in two.
-
-    Only a first part too long on its own is clipped, so there is always some text.
-    """
-    if not parts:
-        return ""
-    out = _clip(parts[0], limit)
-    used = _width(out)
-    for index, part in enumerate(parts[1:], start=1):
-        more = index < len(parts) - 1
-        need = _width(sep) + _width(part) + (_width(sep) + 1 if more else 0)
-        if used + need > limit:
-            return out + (sep + _ELLIPSIS if used + _width(sep) + 1 <= limit else "")
-        out += sep + part
-        used += _width(sep) + _width(part)
-    return out
-
-
-def _header(text: str) -> dict[str, Any]:
-    return {
-        "type": "header",
-        "text": {
-            "type": "plain_text",
-            "text": _clip(text, MAX_HEADER, markup=False),
-            "emoji": True,
-        },
-    }
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": _mrkdwn(text)}
-
-
-def _context(texts: Sequence[str]) -> dict[str, Any]:
-    elements = [_mrkdwn(t) for t in texts if t][:MAX_CONTEXT_ELEMENTS]
-    return {"type": "context", "elements": elements}
-
-
-def _mrkdwn(text: str) -> dict[str, Any]:
-    # verbatim: Slack adds no links or mentions of its own; ours are explicit.
-    return {"type": "mrkdwn", "text": _clip(text or " ", MAX_TEXT), "verbatim": True}

@@ -120,7 +120,10 @@ class HistoryJobs:
         due = latest_due(spec, now)
         config = self._config()
         since = self.history.first_seen(spec.name, now)
-        if not ready(due, now, settle=config.poll.overlap, since=since):
+        # A call longer than the learned overlap is read by the next sweep, so the
+        # period's last calls are all in only a sweep after the overlap has passed.
+        settle = config.poll.overlap + config.poll.sweep_every
+        if not ready(due, now, settle=settle, since=since):
             return 0
         if self.history.report_done(spec.name, due.start):
             return 0

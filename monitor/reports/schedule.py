@@ -4,7 +4,8 @@ A daily report sent at ``at`` on day D covers the local day before D, midnight t
 midnight in the report's ``timezone`` (23 or 25 hours across a DST change). A weekly
 report is sent on Mondays and covers the seven local days before. A period is due once
 its send time has passed and the calls of its last minutes can have been read
-(``settle``: calls are listed when they end, and the sync re-reads ``poll.overlap``).
+(``settle``: calls are listed when they end, and the sync re-reads the whole
+``poll.overlap`` every ``poll.sweep_every``).
 
 Only the latest due period is considered: a daemon that was down for three days sends
 the last report, not a backlog of stale ones; and a report added to the config is first

@@ -34,6 +34,7 @@ from monitor.simulator import bodies, params
 from monitor.simulator.faults import FaultPlan, error_body, malform, oddify_page, plan
 from monitor.simulator.options import FaultOptions, SimulatorOptions
 from monitor.simulator.scenarios import SimCall, Timeline
+from monitor.simulator.trunks import catalogue_items
 
 logger = logging.getLogger("monitor.simulator")
 
@@ -154,13 +155,14 @@ class SimulatorApp:
         if limit is None:
             return True, ()
         seconds = now.timestamp()
-        window = math.floor(seconds / 60)
+        phase = self.options.rate_window_phase
+        window = math.floor((seconds - phase) / 60)
         if window != self._window:
             self._window, self._used = window, 0
         allowed = self._used < limit
         if consume and allowed:
             self._used += 1
-        reset = (window + 1) * 60
+        reset = (window + 1) * 60 + phase
         headers = [
             ("X-RateLimit-Limit", str(limit)),
             ("X-RateLimit-Remaining", str(limit - self._used)),
@@ -180,11 +182,9 @@ class SimulatorApp:
 
     def _list_calls(self, query: params.Query, now: datetime, fault: FaultPlan) -> Any:
         limit = params.limit(query)
-        calls = self.timeline.visible(now)
         lower, upper = params.date_range(query)
-        lo = 0 if lower is None else bisect.bisect_left(calls, lower, key=_start)
-        hi = len(calls) if upper is None else bisect.bisect_right(calls, upper, key=_start)
-        calls = calls[lo:hi]
+        listed_from_start = self.options.list_in_progress
+        calls = self.timeline.listed(lower, upper, now, started=listed_from_start)
         trunk = params.param(query, "trunk_id")
         status = params.param(query, "status")
         if trunk is not None or status is not None:
@@ -202,7 +202,7 @@ class SimulatorApp:
             offset = params.offset(query)
             shift = self._offset_shift(offset, limit, fault.duplicate_rate)
             page = ordered[offset - shift : offset - shift + limit]
-            items = oddify_page([bodies.list_item(c, nested=nested) for c in page], fault)
+            items = oddify_page([bodies.list_item(c, nested=nested, now=now) for c in page], fault)
             # The calls that "arrived" count in the total, as they would on the real API.
             pagination = {"limit": limit, "offset": offset, "total": len(ordered) + shift}
             return {"calls": items, "pagination": pagination}
@@ -223,7 +223,7 @@ class SimulatorApp:
             if position is not None:
                 begin = max(0, begin - overlap)
             page, has_more = calls[begin : begin + limit], begin + limit < len(calls)
-        items = oddify_page([bodies.list_item(c, nested=nested) for c in page], fault)
+        items = oddify_page([bodies.list_item(c, nested=nested, now=now) for c in page], fault)
         next_cursor = None
         if has_more:
             last = page[-1]
@@ -256,26 +256,27 @@ class SimulatorApp:
         for call in self._since(midnight, now):
             if call.start_time >= midnight:
                 today[call.trunk_id].append(call)
-        numbered = list(enumerate(self.timeline.trunk_ids, 1))
+        items_all = catalogue_items(self.options, self.timeline, today, now)
+        numbered = [(n, str(item["id"])) for n, item in enumerate(items_all, 1)]
         status = params.param(query, "status")
-        if status is not None and status.lower() != "active":
-            numbered = []
+        if status is not None:
+            numbered = [(n, t) for n, t in numbered if items_all[n - 1]["status"] == status.lower()]
         if self.options.pagination == "offset":
             offset = params.offset(query)
             page = numbered[offset : offset + limit]
-            items = [bodies.trunk(n, t, today[t]) for n, t in page]
+            items = [items_all[n - 1] for n, _ in page]
             pagination = {"limit": limit, "offset": offset, "total": len(numbered)}
             return {"trunks": items, "pagination": pagination}
         cursor = params.param(query, "cursor")
         begin = 0
         if cursor is not None:
             after = params.decode_cursor(cursor, "trunks").get("id")
-            if after not in self.timeline.trunk_ids:
+            if after not in {t for _, t in numbered}:
                 raise params.BadRequest("Invalid cursor parameter")
             begin = next((i for i, (_, t) in enumerate(numbered) if t == after), -1) + 1
         page = numbered[begin : begin + limit]
         has_more = begin + limit < len(numbered)
-        items = [bodies.trunk(n, t, today[t]) for n, t in page]
+        items = [items_all[n - 1] for n, _ in page]
         next_cursor = None
         if has_more:
             next_cursor = params.encode_cursor({"k": "trunks", "id": page[-1][1]})

@@ -27,19 +27,24 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def list_item(call: SimCall, *, nested: bool) -> dict[str, Any]:
-    """One item of ``GET /calls``."""
+def list_item(call: SimCall, *, nested: bool, now: datetime | None = None) -> dict[str, Any]:
+    """One item of ``GET /calls``. A call that has not ended at ``now`` (listed only with
+    ``list_in_progress``) has status ``in_progress``, no end, and half its latencies."""
+    ended = now is None or call.end_time <= now
     item: dict[str, Any] = {
         "id": call.id,
         "trunk_id": call.trunk_id,
         "from": call.from_number,
         "to": call.to_number,
-        "status": call.status,
-        "duration_seconds": call.duration_seconds,
+        "status": call.status if ended else "in_progress",
+        "duration_seconds": call.duration_seconds if ended else None,
         "start_time": iso(call.start_time),
-        "end_time": iso(call.end_time),
+        "end_time": iso(call.end_time) if ended else None,
+        "direction": call.direction,
     }
     latencies = {name: getattr(call, name) for name in _LATENCIES}
+    if not ended:  # partial figures, so a client taking them as final would be caught
+        latencies = {k: None if v is None else v // 2 for k, v in latencies.items()}
     if nested:
         item["metrics"] = latencies
     else:
@@ -73,7 +78,40 @@ def detail(call: SimCall, seed: int) -> dict[str, Any]:
             }
         )
     body["turns"] = turns
+    body["segments"] = segments(call)
+    body["timeline"] = timeline(call, body["metrics"]["jitter_ms"])
     return body
+
+
+def segments(call: SimCall) -> list[dict[str, Any]]:
+    """The detail's ``segments``: carrier, gateway, AI agent (its three latencies)."""
+    legs = (
+        ("carrier", call.carrier_lag_ms),
+        ("gateway", call.gateway_processing_ms),
+        ("ai_agent", call.ai_latency_ms),
+    )
+    return [{"name": name, "latency_ms": value} for name, value in legs if value is not None]
+
+
+def timeline(call: SimCall, jitter_ms: int) -> list[dict[str, Any]]:
+    """The detail's ``timeline``: started, answered, a reconnect for a failed call, the
+    agent's slow response when it took over a second, a jitter spike when jitter was high,
+    ended; oldest first."""
+    events: list[tuple[datetime, str, str | None]] = [(call.start_time, "call.started", None)]
+    answered = call.start_time + timedelta(seconds=1)
+    events.append((answered, "call.answered", None))
+    if call.status == "failed":
+        events.append((answered + timedelta(seconds=2), "media.reconnect", call.disconnect_reason))
+    if call.ai_latency_ms is not None and call.ai_latency_ms > 1000:
+        detail = f"{call.ai_latency_ms:,} ms"
+        events.append((answered + timedelta(seconds=5), "agent.slow_response", detail))
+    if jitter_ms > 30:
+        events.append((answered + timedelta(seconds=8), "media.jitter_spike", f"{jitter_ms} ms"))
+    events.append((call.end_time, "call.ended", call.disconnect_reason))
+    return [
+        {"at": at.isoformat().replace("+00:00", "Z"), "event": kind, "detail": detail}
+        for at, kind, detail in sorted(events, key=lambda e: e[0])
+    ]
 
 
 def overview(visible: Sequence[SimCall], now: datetime) -> dict[str, Any]:
@@ -92,7 +130,14 @@ def overview(visible: Sequence[SimCall], now: datetime) -> dict[str, Any]:
     return {"data": figures}
 
 
-def trunk(number: int, trunk_id: str, today: Sequence[SimCall]) -> dict[str, Any]:
+def trunk(
+    number: int,
+    trunk_id: str,
+    today: Sequence[SimCall],
+    *,
+    name: str | None = None,
+    status: str = "active",
+) -> dict[str, Any]:
     """One item of ``GET /trunks``; ``today`` holds this trunk's calls started today (UTC).
 
     ``avg_latency_ms`` averages the total (AI + carrier + gateway) latency of today's calls.
@@ -108,8 +153,8 @@ def trunk(number: int, trunk_id: str, today: Sequence[SimCall]) -> dict[str, Any
     ]
     return {
         "id": trunk_id,
-        "name": f"Simulated trunk {number:02d}",
-        "status": "active",
+        "name": name or f"Simulated trunk {number:02d}",
+        "status": status,
         "ai_provider": _PROVIDERS[(number - 1) % len(_PROVIDERS)],
         "sip_username": f"sim-trunk-{number:02d}",
         "created_at": iso(created),

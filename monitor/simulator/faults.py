@@ -34,7 +34,7 @@ ODD_RECORD_VARIANTS: Final = (
     "latency_nested",  # latencies under "metrics" instead of flat
     "unknown_status",  # "Completed" or "dropped"
     "bad_start_time",  # unparseable start_time: malformed, skip it
-    "extra_fields",  # unknown keys ("direction", "x_sim_tags")
+    "extra_fields",  # unknown keys ("recording", "x_sim_tags")
     "float_latency",  # "ai_latency_ms": 215.7
 )
 #: Variants a client must drop; it must accept the others.
@@ -163,7 +163,7 @@ def oddify(record: dict[str, Any], variant: str, rng: random.Random) -> dict[str
     elif variant == "bad_start_time":
         odd["start_time"] = rng.choice(("not-a-date", "2026-13-45T25:61:00Z", ""))
     elif variant == "extra_fields":
-        odd["direction"] = "inbound"
+        odd["recording"] = None  # list items carry direction now: another field is extra
         odd["x_sim_tags"] = {"region": "sim-east", "recorded": False}
     elif variant == "float_latency":
         value = holder.get("ai_latency_ms")

@@ -116,14 +116,22 @@ class SimulatorOptions:
     order: Literal["newest", "oldest"] = "newest"
     #: Latencies in list items: ``flat`` at top level or ``nested`` under ``metrics``.
     latency_layout: Literal["flat", "nested"] = "flat"
+    #: List calls from their start, not their end: those still going are ``in_progress``,
+    #: with no end time and partial latencies (the API reference does not rule it out).
+    list_in_progress: bool = False
     #: Requests per clock minute before 429; None disables the limit (benchmarks).
     rate_limit_per_minute: int | None = 6000
     #: Also send ``Retry-After`` with a 429 (the real API documents none).
     retry_after_header: bool = False
+    #: Rate windows are clock minutes shifted by this many seconds (0..59), so a test can
+    #: place a window's end a few seconds ahead instead of waiting for the next minute.
+    rate_window_phase: int = 0
     #: Address to listen on; loopback unless you mean otherwise.
     host: str = "127.0.0.1"
     #: Port to listen on; 0 picks a free one (see ``SimulatorServer.url``).
     port: int = 0
+    #: Trunk ids ``GET /trunks`` lists as ``inactive`` (they still carry their calls).
+    disabled_trunks: tuple[str, ...] = ()
     #: Faults to inject from the start; the server works on a copy (see its ``faults``).
     faults: FaultOptions = field(default_factory=FaultOptions)
 
@@ -146,6 +154,8 @@ class SimulatorOptions:
             raise ValueError("order must be 'newest' or 'oldest'")
         if self.latency_layout not in ("flat", "nested"):
             raise ValueError("latency_layout must be 'flat' or 'nested'")
+        if not 0 <= self.rate_window_phase < 60:
+            raise ValueError("rate_window_phase must be between 0 and 59 seconds")
         if self.rate_limit_per_minute is not None and self.rate_limit_per_minute < 1:
             raise ValueError("rate_limit_per_minute must be at least 1 (or None for no limit)")
         if not 0 <= self.port <= 65535:

@@ -11,8 +11,12 @@ Every call, whatever the scenario:
   half of the failed calls have no latencies at all and a fifth more lack only
   ``ai_latency_ms``;
 - ``duration_seconds`` 20..400 (median about 120); ``start_time`` on whole seconds;
-- ``ai_latency_ms`` log-normal, median 450, clamped to 150..2000; ``carrier_lag_ms``
-  median 80 (20..400); ``gateway_processing_ms`` median 15 (4..80); all integers.
+- ``ai_latency_ms`` log-normal, median 200, clamped to 80..2000; ``carrier_lag_ms``
+  median 88 (20..400); ``gateway_processing_ms`` median 20 (4..80); all integers.
+  These are Telepath's own figures: the example calls of its API reference show an AI
+  latency of 215 ms, carrier lag of 85..92 ms and gateway processing of 19..22 ms. The
+  spreads are narrow enough that a healthy account stays under every shipped threshold
+  (``rules/*.yaml``, ``deploy/prometheus``): the steady account must not page anyone.
 
 A call is visible once ``end_time <= now``; the history holds the calls that start at
 or after ``started_at - history``.
@@ -22,8 +26,9 @@ call is affected when its END time falls inside (except flatline, see below):
 
 =====================  ==========================================================
 ``steady``             no incident.
-``ai-spike``           ``conn_sim02``: ``ai_latency_ms`` x4 (median about 1800,
-                       clamped 600..8000). Other trunks unchanged.
+``ai-spike``           ``conn_sim02``: ``ai_latency_ms`` median about 1800
+                       (clamped 600..8000), nine times normal. Other trunks
+                       unchanged.
 ``carrier-degradation`` every trunk whose number is a multiple of 3 (``conn_sim03``
                        and ``conn_sim06`` with six trunks; they share carrier B):
                        ``carrier_lag_ms`` median 450 (150..2500).
@@ -58,6 +63,11 @@ MAX_DURATION: Final = timedelta(seconds=400)
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _FAILED_SHARE: Final = 0.01
 _BURST_FAILED_SHARE: Final = 0.30
+_OUTBOUND_PERCENT: Final = 30
+# Medians of a healthy call, from the example calls in Telepath's API reference.
+_AI_MEDIAN: Final = 200
+_CARRIER_MEDIAN: Final = 88
+_GATEWAY_MEDIAN: Final = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +86,8 @@ class SimCall:
     carrier_lag_ms: int | None
     gateway_processing_ms: int | None
     disconnect_reason: str
+    #: ``inbound`` or ``outbound`` (see :func:`direction_of`).
+    direction: str = "inbound"
 
     def sort_key(self) -> tuple[datetime, str]:
         """The order of ``/calls``: by start time, ties broken by id."""
@@ -93,6 +105,7 @@ class SimCall:
             ai_latency_ms=self.ai_latency_ms,
             carrier_lag_ms=self.carrier_lag_ms,
             gateway_processing_ms=self.gateway_processing_ms,
+            direction=self.direction,
         )
 
 
@@ -166,6 +179,25 @@ class Timeline:
             settled = min(settled, hi)
             return calls[lo:settled] + [c for c in calls[settled:hi] if c.end_time <= now]
 
+    def listed(
+        self, lower: datetime | None, upper: datetime | None, now: datetime, *, started: bool
+    ) -> list[SimCall]:
+        """What ``visible`` holds with ``lower <= start_time <= upper``, found by bisection
+        so a request costs its range, not the whole history. With ``started``, calls are
+        listed from their start (those not ended yet are in progress)."""
+        with self._lock:
+            self._extend_to(now)
+            calls = self._sorted
+            floor = self.history_start if lower is None else max(lower, self.history_start)
+            lo = bisect.bisect_left(calls, floor, key=_start)
+            top = now if upper is None else min(upper, now)
+            hi = max(lo, bisect.bisect_right(calls, top, key=_start))
+            if started:
+                return calls[lo:hi]
+            settled = bisect.bisect_right(calls, now - MAX_DURATION, key=_start)
+            settled = min(max(lo, settled), hi)
+            return calls[lo:settled] + [c for c in calls[settled:hi] if c.end_time <= now]
+
     def find(self, call_id: str, now: datetime) -> SimCall | None:
         """The call with this id if it is visible at ``now``."""
         with self._lock:
@@ -216,13 +248,13 @@ class Timeline:
         in_incident = self.incident_start <= end < self.incident_end
         if scenario == "flatline" and start < self.incident_end and end >= self.incident_start:
             return None
-        ai = _lognormal(450, 0.45, z_ai, 150, 2000)
+        ai = _lognormal(_AI_MEDIAN, 0.45, z_ai, 80, 2000)
         if scenario == "ai-spike" and in_incident:
             ai = _lognormal(1800, 0.45, z_ai, 600, 8000)
-        carrier = _lognormal(80, 0.4, z_carrier, 20, 400)
+        carrier = _lognormal(_CARRIER_MEDIAN, 0.15, z_carrier, 20, 400)
         if scenario == "carrier-degradation" and in_incident:
             carrier = _lognormal(450, 0.35, z_carrier, 150, 2500)
-        gateway = _lognormal(15, 0.35, z_gateway, 4, 80)
+        gateway = _lognormal(_GATEWAY_MEDIAN, 0.15, z_gateway, 4, 80)
         failed_share = _FAILED_SHARE
         if scenario == "failure-burst" and in_incident:
             failed_share = _BURST_FAILED_SHARE
@@ -241,8 +273,9 @@ class Timeline:
         else:
             status = "disconnected"
             reason = "caller_hangup" if reason_roll < 0.6 else "normal_disconnect"
+        call_id = "call_" + hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
         return SimCall(
-            id="call_" + hashlib.blake2b(key.encode(), digest_size=8).hexdigest(),
+            id=call_id,
             trunk_id=tid,
             from_number=f"+1415{caller:07d}",
             to_number=f"+1628555{number:04d}",
@@ -254,11 +287,19 @@ class Timeline:
             carrier_lag_ms=latencies[1],
             gateway_processing_ms=latencies[2],
             disconnect_reason=reason,
+            direction=direction_of(call_id),
         )
 
 
 def _start(call: SimCall) -> datetime:
     return call.start_time
+
+
+def direction_of(call_id: str) -> str:
+    """``inbound`` or ``outbound`` (30%), drawn from the id: the scenario's RNG draws stay
+    as they were, so every scenario keeps its calls."""
+    roll = int.from_bytes(hashlib.blake2b(call_id.encode(), digest_size=2).digest(), "big")
+    return "outbound" if roll % 100 < _OUTBOUND_PERCENT else "inbound"
 
 
 def _bucket_of(moment: datetime) -> int:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal, TypeVar
 from urllib.parse import quote
@@ -31,7 +33,7 @@ from monitor.errors import (
     ServerError,
 )
 from monitor.models import Call, CallDetail, Overview, Trunk
-from monitor.telepath import parsing
+from monitor.telepath import details, parsing
 from monitor.telepath.pagination import PageEnd, PageFlow, page_requests
 from monitor.telepath.ratelimit import RateLimiter, backoff_delay, rate_limit_wait
 
@@ -41,6 +43,20 @@ T = TypeVar("T")
 T_Page = TypeVar("T_Page", parsing.CallsPage, parsing.TrunksPage)
 
 MAX_PAGE_SIZE: Final = 100  # the documented maximum of `limit`
+#: A body larger than this is refused as malformed. A full page of 100 calls is about
+#: 40 kB; the bound leaves 50 times that, and stops a hostile server from making us hold
+#: and re-parse megabytes at every poll.
+MAX_BODY_BYTES: Final = 2 * 1024 * 1024
+#: One request, first byte sent to last byte read, may take at most this many times the
+#: read timeout. The read timeout only bounds the gap between two reads, so a server
+#: trickling one byte a second would otherwise hold a poll for ever.
+DEADLINE_PER_READ_TIMEOUT: Final = 3
+#: Records starting this far past our clock are still accepted (clock skew); later ones
+#: are skipped, so a record from the future can never move the sync position.
+MAX_CLOCK_SKEW: Final = timedelta(minutes=5)
+#: Skipped records remembered so a re-read does not count them again: far more than one
+#: overlap holds at the documented maximum rate, and a few MB at most.
+MAX_REMEMBERED_SKIPS: Final = 50_000
 USER_AGENT: Final = f"telepath-monitor/{__version__}"
 
 DateParams = Literal["both", "from_to", "start_end"]
@@ -88,6 +104,14 @@ class RecordSkipped:
 
 
 @dataclass(frozen=True, slots=True)
+class HeaderIgnored:
+    """A rate-limit header whose value could not be used (not a finite number)."""
+
+    endpoint: str
+    header: str
+
+
+@dataclass(frozen=True, slots=True)
 class PaginationStopped:
     """Paging ended early to protect us from a misbehaving server."""
 
@@ -95,7 +119,7 @@ class PaginationStopped:
     reason: str
 
 
-ClientEvent = RequestRecord | RecordSkipped | PaginationStopped
+ClientEvent = RequestRecord | RecordSkipped | PaginationStopped | HeaderIgnored
 Listener = Callable[[ClientEvent], None]
 
 
@@ -125,6 +149,8 @@ class TelepathClient:
         date_params: which spelling of the date filter to send; the docs show both
             ``from``/``to`` and ``start_date``/``end_date``, so by default we send both.
         listener: receives a :data:`ClientEvent` for each attempt and skipped record.
+        deadline: seconds one request may take in all; by default
+            :data:`DEADLINE_PER_READ_TIMEOUT` times the transport's read timeout.
     """
 
     def __init__(
@@ -140,6 +166,7 @@ class TelepathClient:
         date_params: DateParams = "both",
         listener: Listener | None = None,
         rng: random.Random | None = None,
+        deadline: float | None = None,
     ) -> None:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
@@ -153,6 +180,12 @@ class TelepathClient:
         self._date_params = date_params
         self._listener = listener
         self._rng = rng or random.Random()  # noqa: S311  (jitter, not cryptography)
+        read_timeout = http.timeout.read or 10.0
+        self.deadline = deadline or DEADLINE_PER_READ_TIMEOUT * read_timeout
+        self._cancelled = threading.Event()
+        # Keys of the records already reported as skipped: the overlap re-reads them at
+        # every poll, and each must be counted once. Bounded, oldest forgotten first.
+        self._skipped_keys: OrderedDict[str, None] = OrderedDict()
 
     @property
     def rate_limit_remaining(self) -> int | None:
@@ -166,6 +199,11 @@ class TelepathClient:
 
     def close(self) -> None:
         self._http.close()
+
+    def cancel(self) -> None:
+        """End the request being read and refuse new ones (shutdown): they raise
+        :class:`ServerError` at the next chunk instead of running to their deadline."""
+        self._cancelled.set()
 
     def __enter__(self) -> TelepathClient:
         return self
@@ -186,16 +224,30 @@ class TelepathClient:
         """Walk ``GET /calls`` page by page, lazily: stop iterating to stop requesting.
 
         Calls whose ``start_time`` falls outside [since, until] are dropped, since the
-        server may ignore the filter spelling we sent.
+        server may ignore the filter spelling we sent. Calls starting later than now plus
+        :data:`MAX_CLOCK_SKEW` are skipped and reported (``future_start_time``). The last
+        page of a walk stopped by ``max_pages`` has ``cut_short`` set.
         """
         params: dict[str, str] = self._date_filter(since, until)
         if trunk_id:
             params["trunk_id"] = trunk_id
         if status:
             params["status"] = status
-        for page in self._walk("/calls", params, parsing.parse_calls_page):
-            calls = [c for c in page.calls if _within(c.start_time, since, until)]
-            yield parsing.CallsPage(calls, page.pagination, page.item_count, page.skipped)
+        for page, end in self._walk("/calls", params, parsing.parse_calls_page):
+            latest = self._clock.now() + MAX_CLOCK_SKEW
+            future = [c for c in (*page.calls, *page.open) if c.start_time > latest]
+            future_skips = [
+                parsing.SkippedRecord("future_start_time", c.id, f"id:{c.id}") for c in future
+            ]
+            self._report_skipped("/calls", future_skips)
+
+            yield replace(
+                page,
+                calls=[c for c in page.calls if _within(c.start_time, since, until, latest)],
+                open=[c for c in page.open if _within(c.start_time, since, until, latest)],
+                skipped=page.skipped + future_skips,
+                cut_short=end is not None and end.reason == "page_limit",
+            )
 
     def iter_calls(
         self,
@@ -227,7 +279,7 @@ class TelepathClient:
     def list_trunks(self) -> list[Trunk]:
         """Every trunk of the account (``GET /trunks``, all pages)."""
         trunks: list[Trunk] = []
-        for page in self._walk("/trunks", {}, parsing.parse_trunks_page):
+        for page, _ in self._walk("/trunks", {}, parsing.parse_trunks_page):
             trunks.extend(page.trunks)
         return trunks
 
@@ -238,26 +290,35 @@ class TelepathClient:
         endpoint: str,
         params: Mapping[str, str],
         parse: Callable[..., T_Page],
-    ) -> Iterator[T_Page]:
+    ) -> Iterator[tuple[T_Page, PageEnd | None]]:
+        """Each page with how the walk ends after it (None: more pages follow)."""
         flow: PageFlow = page_requests(params, page_size=self.page_size, max_pages=self.max_pages)
-        query = next(flow)
-        while True:
+        query: dict[str, str] | None = next(flow)
+        while query is not None:
             page = self._request(endpoint, endpoint, query, parse)
             self._report_skipped(endpoint, page.skipped)
-            yield page
+            end: PageEnd | None = None
             try:
                 query = flow.send((page.pagination, page.item_count))
             except StopIteration as stop:
-                end: PageEnd = stop.value
+                end, query = stop.value, None
                 if end.warning:
                     log.warning(
                         "stopped paging %s early: %s", endpoint, end.reason.replace("_", " ")
                     )
                     self._emit(PaginationStopped(endpoint, end.reason))
-                return
+            yield page, end
 
     def _report_skipped(self, endpoint: str, skipped: list[parsing.SkippedRecord]) -> None:
+        """Report each skipped record once, however often a re-read brings it back."""
         for record in skipped:
+            key = f"{endpoint} {record.reason} {record.key}"
+            if key in self._skipped_keys:
+                self._skipped_keys.move_to_end(key)
+                continue
+            self._skipped_keys[key] = None
+            if len(self._skipped_keys) > MAX_REMEMBERED_SKIPS:
+                self._skipped_keys.popitem(last=False)
             log.debug(
                 "skipped a malformed %s record: %s (id %s)",
                 endpoint,
@@ -316,6 +377,8 @@ class TelepathClient:
                     rng=self._rng,
                 )
             elapsed = self._clock.monotonic() - started
+            if self._cancelled.is_set():
+                raise failure  # shutting down: no retry
             if attempt >= self._retry.max_attempts or elapsed + delay > self._retry.max_total:
                 failure.message = f"{failure.message} (gave up after {attempt} attempts)"
                 raise failure
@@ -356,29 +419,52 @@ class TelepathClient:
                 )
             )
 
+        if self._cancelled.is_set():
+            raise ServerError(f"{endpoint}: request cancelled (shutting down)", endpoint=endpoint)
         try:
-            response = self._http.get(path, params=dict(params), headers=self._headers())
+            with self._http.stream(
+                "GET", path, params=dict(params), headers=self._headers()
+            ) as response:
+                content = self._read_body(response, endpoint, sent)
+        except _BodyRefused as refused:
+            record(refused.outcome, refused.status)
+            if refused.outcome == "timeout" and self._cancelled.is_set():
+                raise refused.error from None
+            return refused.error, None
         except httpx.TimeoutException:
             record("timeout", None)
             return ServerError(f"{endpoint}: request timed out", endpoint=endpoint), None
-        except httpx.TransportError as exc:
+        except httpx.DecodingError:
+            # The body does not match its Content-Encoding: the server's fault, maybe passing.
+            record("malformed", None)
+            return MalformedResponse(
+                f"{endpoint}: response body could not be decoded", endpoint=endpoint
+            ), None
+        except (httpx.TransportError, httpx.TooManyRedirects) as exc:
             record("connection_error", None)
             reason = type(exc).__name__
             return ServerError(f"{endpoint}: connection failed ({reason})", endpoint=endpoint), None
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
+            # Whatever else httpx may raise stays inside this boundary.
+            record("connection_error", None)
+            reason = type(exc).__name__
+            return ServerError(f"{endpoint}: request failed ({reason})", endpoint=endpoint), None
 
         now_epoch = self._clock.now().timestamp()
-        self._limiter.observe(response.headers, now_epoch=now_epoch)
+        for header in self._limiter.observe(response.headers, now_epoch=now_epoch):
+            log.warning("ignored an unusable %s header from %s", header, endpoint)
+            self._emit(HeaderIgnored(endpoint, header))
         status = response.status_code
         if 200 <= status < 300:
             try:
-                result = parse(_json_body(response, endpoint), endpoint=endpoint)
+                result = parse(_json_body(content, endpoint), endpoint=endpoint)
             except MalformedResponse as exc:
                 record("malformed", status)
                 return exc, None
             record("ok", status)
             return result, None
 
-        error = self._http_error(endpoint, response)
+        error = self._http_error(endpoint, status, content)
         if status == 429:
             record("rate_limited", status)
             return error, rate_limit_wait(response.headers, now_epoch=now_epoch)
@@ -387,12 +473,42 @@ class TelepathClient:
             return error, None
         raise error
 
-    def _http_error(self, endpoint: str, response: httpx.Response) -> ApiError:
+    def _read_body(self, response: httpx.Response, endpoint: str, sent: float) -> bytes:
+        """The decoded body, within :data:`MAX_BODY_BYTES` and the request's deadline.
+
+        An error response's body only adds words to the error: past the bound it is cut,
+        and the status still decides what the error is.
+        """
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            chunks.append(chunk)
+            if size > MAX_BODY_BYTES and not response.is_success:
+                break
+            if size > MAX_BODY_BYTES:
+                raise _BodyRefused(
+                    "malformed",
+                    response.status_code,
+                    MalformedResponse(
+                        f"{endpoint}: response body is larger than {MAX_BODY_BYTES} bytes",
+                        endpoint=endpoint,
+                    ),
+                )
+            if self._cancelled.is_set() or self._clock.monotonic() - sent > self.deadline:
+                why = "cancelled" if self._cancelled.is_set() else f"took over {self.deadline:g}s"
+                raise _BodyRefused(
+                    "timeout",
+                    response.status_code,
+                    ServerError(f"{endpoint}: response {why}", endpoint=endpoint),
+                )
+        return b"".join(chunks)
+
+    def _http_error(self, endpoint: str, status: int, content: bytes) -> ApiError:
         """Translate an error response; the status decides the type, the body only adds words."""
-        status = response.status_code
         try:
-            code, message = parsing.parse_error_body(response.json())
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            code, message = parsing.parse_error_body(json.loads(content))
+        except (ValueError, RecursionError):
             code, message = None, None
         detail = f"HTTP {status}" + (f" {code}" if code else "")
         if message:
@@ -428,19 +544,42 @@ class TelepathClient:
             except Exception:  # a broken metrics adapter must not break polling
                 log.exception("client event listener failed")
 
+    # --- call details (issue 15) -------------------------------------------------------
 
-def _json_body(response: httpx.Response, endpoint: str) -> object:
+    def get_call_details(self, call_id: str) -> details.CallDetails:
+        """``GET /calls/{id}`` summarised: slowest segment, codec, notable events.
+
+        Within the same rate budget as every other request. A missing call raises
+        :class:`RequestRejected` (404).
+        """
+        path = "/calls/" + quote(call_id, safe="")
+        return self._request("/calls/{id}", path, {}, details.parse_call_details)
+
+
+class _BodyRefused(Exception):
+    """Reading a body stopped: too large, too slow, or cancelled."""
+
+    def __init__(self, outcome: str, status: int, error: ApiError) -> None:
+        super().__init__(error.message)
+        self.outcome, self.status, self.error = outcome, status, error
+
+
+def _json_body(content: bytes, endpoint: str) -> object:
     try:
-        body: object = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        body: object = json.loads(content)
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers JSONDecodeError and UnicodeDecodeError; RecursionError is
+        # JSON nested deeper than the interpreter's stack, which bounds the depth we take.
         raise MalformedResponse(
             f"{endpoint}: response is not JSON ({exc.__class__.__name__})", endpoint=endpoint
         ) from None
     return body
 
 
-def _within(moment: datetime, since: datetime | None, until: datetime | None) -> bool:
-    return (since is None or moment >= since) and (until is None or moment <= until)
+def _within(
+    moment: datetime, since: datetime | None, until: datetime | None, latest: datetime
+) -> bool:
+    return (since is None or moment >= since) and moment <= min(until or latest, latest)
 
 
 def _utc_text(moment: datetime) -> str:

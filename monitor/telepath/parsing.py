@@ -15,14 +15,31 @@ read at all raises :class:`~monitor.errors.MalformedResponse`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final, Literal
 
 from monitor.errors import MalformedResponse
 from monitor.models import LATENCY_COMPONENTS, Call, CallDetail, Overview, Trunk
+
+#: Statuses that mean a call has not ended. The documented final statuses are
+#: connected, failed and disconnected; these are the usual words for the other side.
+IN_PROGRESS_STATUSES: Final = frozenset(
+    {"in_progress", "in-progress", "inprogress", "ongoing", "active", "ringing", "started",
+     "initiated", "queued", "live"}
+)  # fmt: skip
+#: Larger per-call latencies are implausible (an average answer time of ten minutes) and
+#: would poison sums and histograms: the record is skipped.
+MAX_LATENCY_MS: Final = 600_000.0
+#: A call lasting longer than a day is implausible; its duration would also stretch the
+#: learned overlap to the configured ceiling.
+MAX_DURATION_SECONDS: Final = 86_400.0
+#: Ids longer than this are not ids: skipped rather than stored.
+MAX_ID_LENGTH: Final = 256
 
 #: Field names tried for each overview metric when the config names none, in order.
 OVERVIEW_CANDIDATES: Final[Mapping[str, tuple[str, ...]]] = {
@@ -53,10 +70,15 @@ class RecordError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class SkippedRecord:
-    """A record left out of a page, and why."""
+    """A record left out of a page, and why.
+
+    ``key`` tells the same record apart when a re-read brings it again: its id, or a
+    digest of the record when it has no usable id.
+    """
 
     reason: str
     record_id: str | None
+    key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +101,17 @@ class CallsPage:
     """One page of ``GET /calls``: usable calls, skipped records, and where to go next.
 
     ``item_count`` counts every item the page held, skipped ones included: offset
-    pagination advances by it.
+    pagination advances by it. ``open`` holds calls still in progress (see
+    :func:`is_in_progress`): listed, but not final. ``cut_short`` is set by the client on
+    the last page of a walk stopped by its page limit.
     """
 
     calls: list[Call]
     pagination: Pagination
     item_count: int
     skipped: list[SkippedRecord] = field(default_factory=list)
+    open: list[Call] = field(default_factory=list)
+    cut_short: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,12 +165,38 @@ def parse_number(value: object) -> float | None:
 
 
 def _opaque_id(value: object) -> str | None:
-    """Ids are opaque strings; numbers are accepted and turned into strings."""
+    """Ids are opaque strings; numbers are accepted and turned into strings.
+
+    A string that is not valid Unicode text (a lone surrogate from a ``\\ud800`` escape)
+    or absurdly long is no id: it could not be stored or shown.
+    """
     if isinstance(value, str) and value.strip():
-        return value.strip()
+        text = value.strip()
+        return text if len(text) <= MAX_ID_LENGTH and _encodable(text) else None
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def record_key(record: object) -> str:
+    """What tells a record apart across re-reads, even one without a usable id."""
+    if isinstance(record, Mapping):
+        call_id = _opaque_id(record.get("id"))
+        if call_id is not None:
+            return f"id:{call_id}"
+    try:
+        text = json.dumps(record, sort_keys=True, default=str)
+    except (ValueError, TypeError, RecursionError):
+        text = type(record).__name__
+    return "sha1:" + hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
 
 # --- envelopes -------------------------------------------------------------------------
@@ -241,6 +293,8 @@ def _latency(record: Mapping[str, object], name: str) -> float | None:
         raise RecordError(f"bad_{name}") from exc
     if number is not None and number < 0:
         raise RecordError(f"negative_{name}")
+    if number is not None and number > MAX_LATENCY_MS:
+        raise RecordError(f"implausible_{name}")
     return number
 
 
@@ -264,11 +318,18 @@ def parse_call(record: object) -> Call:
         duration = parse_number(record.get("duration_seconds"))
     except ValueError as exc:
         raise RecordError("bad_end_time_or_duration", call_id) from exc
+    if duration is not None and not 0 <= duration <= MAX_DURATION_SECONDS:
+        raise RecordError("implausible_duration_seconds", call_id)
+    if end_time is not None and end_time - start_time > timedelta(seconds=MAX_DURATION_SECONDS):
+        raise RecordError("implausible_end_time", call_id)
     status = record.get("status")
+    if isinstance(status, str) and not _encodable(status):
+        raise RecordError("bad_status", call_id)
     try:
         latencies = {name: _latency(record, name) for name in LATENCY_COMPONENTS}
     except RecordError as exc:
         raise RecordError(exc.reason, call_id) from exc
+    direction = record.get("direction")
     return Call(
         id=call_id,
         trunk_id=trunk_id,
@@ -277,20 +338,32 @@ def parse_call(record: object) -> Call:
         end_time=end_time,
         duration_seconds=duration,
         **latencies,
+        direction=direction.strip().lower() or None if isinstance(direction, str) else None,
     )
+
+
+def is_in_progress(call: Call) -> bool:
+    """True for a call that has not ended: an in-progress status, or neither an end
+    time nor a duration. Its latencies are partial, so it is not final yet."""
+    if call.status in IN_PROGRESS_STATUSES:
+        return True
+    return call.end_time is None and call.duration_seconds is None
 
 
 def parse_calls_page(body: object, *, endpoint: str = "/calls") -> CallsPage:
     """A page of calls; unusable records are skipped and listed, never fatal."""
     items = list_items(body, "calls", endpoint=endpoint)
     calls: list[Call] = []
+    open_calls: list[Call] = []
     skipped: list[SkippedRecord] = []
     for item in items:
         try:
-            calls.append(parse_call(item))
+            call = parse_call(item)
         except RecordError as exc:
-            skipped.append(SkippedRecord(exc.reason, exc.record_id))
-    return CallsPage(calls, parse_pagination(body), len(items), skipped)
+            skipped.append(SkippedRecord(exc.reason, exc.record_id, record_key(item)))
+            continue
+        (open_calls if is_in_progress(call) else calls).append(call)
+    return CallsPage(calls, parse_pagination(body), len(items), skipped, open_calls)
 
 
 def parse_call_detail(body: object, *, endpoint: str = "/calls/{id}") -> CallDetail:
@@ -394,6 +467,7 @@ def parse_trunk(record: object) -> Trunk:
     metrics = record.get("metrics")
     metrics = metrics if isinstance(metrics, Mapping) else {}
     name, status = record.get("name"), record.get("status")
+    provider = record.get("ai_provider") or record.get("provider")
     success = _lenient_number(metrics.get("success_rate"))
     calls_today = _lenient_number(metrics.get("calls_today"))
     return Trunk(
@@ -403,6 +477,7 @@ def parse_trunk(record: object) -> Trunk:
         calls_today=None if calls_today is None else int(calls_today),
         success_ratio=None if success is None else success / 100,
         avg_latency_ms=_lenient_number(metrics.get("avg_latency_ms")),
+        provider=provider if isinstance(provider, str) else None,
     )
 
 
@@ -415,5 +490,5 @@ def parse_trunks_page(body: object, *, endpoint: str = "/trunks") -> TrunksPage:
         try:
             trunks.append(parse_trunk(item))
         except RecordError as exc:
-            skipped.append(SkippedRecord(exc.reason, exc.record_id))
+            skipped.append(SkippedRecord(exc.reason, exc.record_id, record_key(item)))
     return TrunksPage(trunks, parse_pagination(body), len(items), skipped)

@@ -8,6 +8,7 @@ budget with a token bucket.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from collections.abc import Mapping
@@ -18,6 +19,8 @@ from typing import Final
 #: Never wait longer than this on one rate-limit answer: a reset far in the future is
 #: more likely a clock or header bug than a real instruction.
 MAX_RATE_LIMIT_WAIT: Final = 120.0
+#: Larger header values are not rate-limit figures (a Unix time fits well below this).
+MAX_HEADER_VALUE: Final = 1e12
 
 
 class RateLimiter:
@@ -79,8 +82,14 @@ class RateLimiter:
         self._capacity = max(1.0, per_minute / 10.0)
         self._tokens = min(self._tokens, self._capacity)
 
-    def observe(self, headers: Mapping[str, str], *, now_epoch: float) -> None:
-        """Read ``X-RateLimit-*`` from a response; when none remain, hold until reset."""
+    def observe(self, headers: Mapping[str, str], *, now_epoch: float) -> list[str]:
+        """Read ``X-RateLimit-*`` from a response; when none remain, hold until reset.
+
+        Returns the names of the headers present but unusable (not a finite number,
+        ``inf``, ``1e400``...): they are ignored, and the caller reports them.
+        """
+        names = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
+        unusable = [n for n in names if n in headers and _header_int(headers, n) is None]
         limit = _header_int(headers, "x-ratelimit-limit")
         remaining = _header_int(headers, "x-ratelimit-remaining")
         reset = _header_int(headers, "x-ratelimit-reset")
@@ -94,16 +103,22 @@ class RateLimiter:
                 self.server_remaining = remaining
                 if remaining <= 0 and reset is not None and reset > now_epoch:
                     self._blocked_until_epoch = float(reset)
+        return unusable
 
 
 def _header_int(headers: Mapping[str, str], name: str) -> int | None:
+    """A header as an integer; None when absent or not a finite number (``inf``,
+    ``nan``, ``1e400`` would overflow, or stall the bucket, further on)."""
     value = headers.get(name)
     if value is None:
         return None
     try:
-        return int(float(value.strip()))
+        number = float(value.strip())
     except ValueError:
         return None
+    if not math.isfinite(number) or abs(number) > MAX_HEADER_VALUE:
+        return None
+    return int(number)
 
 
 def rate_limit_wait(headers: Mapping[str, str], *, now_epoch: float) -> float | None:

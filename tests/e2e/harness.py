@@ -25,14 +25,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import httpx
 
 from monitor.simulator import SimulatorOptions, SimulatorServer
 from tests.support.receivers import Received, SlackReceiver, WebhookReceiver
-
-_T = TypeVar("_T")
+from tests.support.waiting import wait_for
 
 #: Distinctive secrets: any of them showing up where it should not is a leak.
 API_KEY: Final = "sk_live_e2eApiKey4f7a1c9d2b6e"
@@ -49,18 +48,6 @@ SECRETS: Final = {
 }
 
 _LISTENING = re.compile(r"serving /metrics, /healthz and /readyz on [^\s:]+:(\d+)")
-
-
-def wait_for(check: Callable[[], _T | None], what: str, timeout: float) -> _T:
-    """Poll visible state every 50 ms until ``check`` is truthy; bounded by ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no {what} within {timeout:g}s")
-        time.sleep(0.05)
 
 
 # --- the API -------------------------------------------------------------------------------

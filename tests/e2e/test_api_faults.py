@@ -11,27 +11,48 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from tests.e2e.harness import API_KEY, Scenario, wait_for, webhook_deliveries
-
-pytestmark = pytest.mark.e2e
+from tests.e2e.harness import API_KEY, Scenario, webhook_deliveries
+from tests.support.waiting import wait_for
 
 LIMIT = 240  # requests per minute the simulated key allows; the daemon wants more
-CONFIG = """
-poll: {calls_every: 1s, overview_every: 5s, backfill: 10m, overlap: 7m}
+CALLS_PER_MINUTE = 300
+OVERLAP = timedelta(minutes=7)
+WINDOW, FOR, RETRY_MAX = 20, 2, 2  # seconds: the rule's window and `for`, delivery's cap
+INCIDENT_AT, INCIDENT_FOR = 6, 30  # seconds after the spent rate window ends
+CONFIG = f"""
+# The counts below are of firing and resolved notifications: no call-details follow-ups.
+links: {{detail_calls: 0}}
+poll: {{calls_every: 1s, overview_every: 5s, backfill: 10m, overlap: 7m}}
 notifiers:
-  ops: {type: webhook, url: "${E2E_WEBHOOK_URL}", secret: "${E2E_WEBHOOK_SECRET}", timeout: 2s}
-delivery: {retry_initial: 1s, retry_max: 2s}
-defaults: {for: 2s, notify: [ops]}
+  ops:
+    {{type: webhook, url: "${{E2E_WEBHOOK_URL}}", secret: "${{E2E_WEBHOOK_SECRET}}", timeout: 2s}}
+delivery: {{retry_initial: 1s, retry_max: {RETRY_MAX}s}}
+defaults: {{for: {FOR}s, notify: [ops]}}
 rules:
   - name: ai-latency-p50
     summary: AI agent answers slowly
     metric: ai_latency_ms
     stat: p50
-    window: 20s
+    window: {WINDOW}s
     min_calls: 5
     warning: 1000
     recovery: 600
 """
+#: The longest a poll can take: a sweep of the whole overlap, paced to the key's limit.
+POLL_SECONDS = math.ceil(OVERLAP.total_seconds() / 60 * CALLS_PER_MINUTE / 100) / (LIMIT / 60)
+#: Polls allowed between a change at the API and the alert it causes: the poll running
+#: when it happens, the one that sees it, and one spare for a failed attempt.
+POLLS_ALLOWED = 3
+BOUNDARY_AHEAD = 8  # seconds from the start to the end of the spent rate window
+SETUP = 10  # seconds: the other client's requests, the daemon's start
+#: The most this test may take: each wait below is bounded by its share. pytest's timeout
+#: is twice that, so the test's own waits fail first, with a message that says which.
+BUDGET = (
+    SETUP + BOUNDARY_AHEAD + INCIDENT_AT + INCIDENT_FOR + 2 * WINDOW + FOR
+    + 3 * POLLS_ALLOWED * POLL_SECONDS + RETRY_MAX + 1
+)  # fmt: skip
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(math.ceil(2 * BUDGET))]
 
 
 def test_api_faults_leave_one_alert_and_the_rate_limit_intact(
@@ -39,21 +60,20 @@ def test_api_faults_leave_one_alert_and_the_rate_limit_intact(
 ) -> None:
     """Budget spent by another client, 5xx, resets, timeouts, bad bodies, duplicates and
     drifting records: one firing and one resolution, and no API window over its limit."""
-    # The API's rate windows are clock minutes, so every 429 waits for the next one:
-    # the incident is placed just after it.
-    now = time.time()
-    boundary = math.ceil(now / 60) * 60
-    if boundary - now < 4:
-        boundary += 60
-    incident_at = boundary - now + 10
+    # Every 429 waits for the end of the API's rate window: the window is shifted to end
+    # a few seconds from now (not at the next clock minute, up to 60 s away), and the
+    # incident is placed just after it.
+    boundary = math.ceil(time.time()) + BOUNDARY_AHEAD
+    phase = boundary % 60
     api = scenario.start_api(
         scenario="ai-spike",
-        calls_per_minute=300,
+        calls_per_minute=CALLS_PER_MINUTE,
         history=timedelta(minutes=15),
-        incident_at=timedelta(seconds=incident_at),
-        incident_for=timedelta(seconds=30),
+        incident_at=timedelta(seconds=boundary - time.time() + INCIDENT_AT),
+        incident_for=timedelta(seconds=INCIDENT_FOR),
         rate_limit_per_minute=LIMIT,
         retry_after_header=True,
+        rate_window_phase=phase,
     )
     hook, _ = scenario.start_receivers()
     scenario.extra_env["TELEPATH_API_TIMEOUT"] = "1"
@@ -69,22 +89,26 @@ def test_api_faults_leave_one_alert_and_the_rate_limit_intact(
     injected = {"duplicate_rate": 0.3, "odd_record_rate": 0.05}
 
     daemon = scenario.daemon()
-    daemon.wait_ready(timeout=boundary - time.time() + 30)
+    daemon.wait_ready(timeout=boundary - time.time() + POLLS_ALLOWED * POLL_SECONDS)
     burst = {"fail_next": 4, "fail_status": 502, "reset_next": 3, "slow_next": 2,
              "slow_seconds": 1.5, "malformed_next": 3}  # fmt: skip
     api.set_faults(**burst)
+    # The alert fires once the window holds mostly spiking calls, held for `for`; it
+    # resolves once the window has moved past the incident. Each allows a few polls.
     firing = wait_for(
         lambda: [d for d in webhook_deliveries(hook) if d.event == "firing"],
         "firing notification",
-        timeout=boundary - time.time() + 45,
-    )
+        timeout=boundary - time.time() + INCIDENT_AT + WINDOW + FOR
+        + POLLS_ALLOWED * POLL_SECONDS,
+    )  # fmt: skip
     api.set_faults(fail_next=5, fail_status=503)  # a failed poll while firing
+    incident_end = boundary + INCIDENT_AT + INCIDENT_FOR
     wait_for(
         lambda: [d for d in webhook_deliveries(hook) if d.event == "resolved"],
         "resolution",
-        timeout=60,
+        timeout=max(0.0, incident_end - time.time()) + WINDOW + POLLS_ALLOWED * POLL_SECONDS,
     )
-    time.sleep(3)  # anything sent twice would arrive now
+    time.sleep(RETRY_MAX + 1)  # a repeat would be delivered by now: retries wait at most this
     metrics = {
         outcome: daemon.metric("telepath_monitor_api_requests_total", outcome=outcome)
         for outcome in ("ok", "http_error", "connection_error", "timeout", "malformed")
@@ -96,10 +120,14 @@ def test_api_faults_leave_one_alert_and_the_rate_limit_intact(
 
     hits = api.snapshot()[foreign:]
     natural_429 = [h for h in hits if h.natural_429]
+
+    def window(epoch: float) -> int:  # the API's rate window, shifted by the phase
+        return math.floor((epoch - phase) / 60)
+
     per_window: dict[int, int] = {}
     for h in hits:
-        per_window[math.floor(h.epoch / 60)] = per_window.get(math.floor(h.epoch / 60), 0) + 1
-    first_window = math.floor(api.snapshot()[0].epoch / 60)
+        per_window[window(h.epoch)] = per_window.get(window(h.epoch), 0) + 1
+    first_window = window(api.snapshot()[0].epoch)
     deliveries = webhook_deliveries(hook)
     figures(
         faults_injected=sum(v for k, v in burst.items() if k.endswith("_next")) + 5 + LIMIT,
@@ -126,7 +154,7 @@ def test_api_faults_leave_one_alert_and_the_rate_limit_intact(
     assert all(d.signed_ok for d in deliveries)
     assert per_window.get(first_window, 0) <= 3, "the daemon waited for the spent budget"
     assert all(count <= LIMIT for count in per_window.values())
-    assert all(h.epoch < (first_window + 1) * 60 for h in natural_429)
+    assert all(h.epoch < (first_window + 1) * 60 + phase for h in natural_429)
     assert all(metrics[o] > 0 for o in metrics)
     assert skipped > 0
     assert duplicates > 0

@@ -15,14 +15,16 @@ from tests.e2e.harness import (
     SLACK_HOOK_PATH,
     Scenario,
     outbox,
-    wait_for,
     webhook_deliveries,
 )
 from tests.support.receivers import WebhookReceiver
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
 CONFIG = """
+# The counts below are of firing and resolved notifications: no call-details follow-ups.
+links: {detail_calls: 0}
 poll: {calls_every: 1s, overview_every: 5s, backfill: 10m}
 notifiers:
   ops: {type: webhook, url: "${E2E_WEBHOOK_URL}", secret: "${E2E_WEBHOOK_SECRET}", timeout: 2s}

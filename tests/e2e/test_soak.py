@@ -12,8 +12,6 @@ import pytest
 from tests.e2e.conftest import SOAK_CALLS_PER_MINUTE, SOAK_MAX_GROWTH_MIB, SOAK_SECONDS
 from tests.e2e.harness import Scenario
 
-pytestmark = pytest.mark.e2e
-
 CONFIG = """
 poll: {calls_every: 1s, overview_every: 5s, backfill: 2m, overlap: 2m}
 export: {window: 30s}
@@ -29,6 +27,11 @@ rules:
 #: ids for overlap + 5 min (monitor.sync.SEEN_MARGIN), plus the first backfill.
 FILL_SECONDS = 30 + 120 + 300
 SAMPLE_EVERY = 2.0
+#: Besides the soak itself: the daemon's start and first sync (wait_ready allows 60 s)
+#: and its stop. pytest's timeout is twice the sum, whatever TELEPATH_E2E_SOAK_SECONDS is.
+SETUP_SECONDS = 60 + 10
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(int(2 * (SOAK_SECONDS + SETUP_SECONDS)))]
 
 
 def test_soak_memory_stays_flat(scenario: Scenario, figures: Callable[..., None]) -> None:

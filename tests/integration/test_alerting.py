@@ -137,8 +137,11 @@ def test_sync_failure_holds_alerts_and_raises_the_monitors_own_alert(tmp_path, s
     assert ("resolved", "monitor-sync-failing") in [(i.kind, i.rule.name) for i in sent]
 
 
-def test_reload_keeps_states_of_kept_rules_and_refuses_a_bad_config(tmp_path, simulator, clock):
-    """SIGHUP reload: a bad file is refused and counted; a good one keeps firing alerts."""
+def test_reload_keeps_states_of_kept_rules_and_refuses_a_bad_config(
+    tmp_path, simulator, clock, caplog
+):
+    """SIGHUP reload: a bad file is refused, logged one line per problem and counted; a
+    good one keeps firing alerts."""
     server = simulator(scenario="ai-spike", calls_per_minute=300, incident_for=timedelta(minutes=8))
     daemon = make_daemon(tmp_path, server.url, clock)
     capture(daemon)
@@ -149,8 +152,13 @@ def test_reload_keeps_states_of_kept_rules_and_refuses_a_bad_config(tmp_path, si
             daemon.poll_calls()
             clock.advance(30)
         path.write_text(CONFIG.replace("warning: 1500", "warnin: 1500"))
-        assert watcher.reload("SIGHUP") is False
+        with caplog.at_level("ERROR", logger="monitor.reload"):
+            assert watcher.reload("SIGHUP") is False
         assert daemon.config.rules[0].warning == 1500
+        lines = [r.getMessage() for r in caplog.records if r.name == "monitor.reload"]
+        assert len(lines) >= 2
+        assert not any("\n" in line for line in lines)
+        assert any("warnin" in line for line in lines[1:])
         path.write_text(
             CONFIG.replace("for: 2m", "for: 1m")
             + "  - {name: extra, metric: call_count, critical: 0, op: '<'}\n"

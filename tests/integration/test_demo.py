@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 
 from monitor.clock import ManualClock
 from monitor.demo import INCIDENT_AT, build_demo
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -59,14 +59,13 @@ def test_the_demo_command_serves_metrics_and_stops_on_ctrl_c(tmp_path):
         lines = [process.stdout.readline().decode() for _ in range(3)]
         match = re.search(r"(http://127\.0\.0\.1:\d+)/metrics", lines[2])
         assert match, lines
-        deadline = time.monotonic() + 20
-        while True:
+
+        def scraped() -> httpx.Response | None:
             metrics = httpx.get(f"{match[1]}/metrics", timeout=2)
-            if "telepath_window_calls{" in metrics.text or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
+            return metrics if "telepath_window_calls{" in metrics.text else None
+
+        metrics = wait_for(scraped, "window gauges on /metrics", timeout=20, interval=0.2)
         assert metrics.status_code == 200
-        assert "telepath_window_calls{" in metrics.text
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
     finally:

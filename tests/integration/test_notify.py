@@ -69,9 +69,12 @@ def verify(request: Received, secret: str = SECRET) -> dict[str, Any]:
 
 
 def carrier_config(slack: SlackReceiver, hook: WebhookReceiver) -> str:
+    # No call-details follow-ups here: this test counts the firing messages alone
+    # (the follow-ups are covered in test_trunk_details).
     return f"""
 links:
   call: https://dash.example/calls/{{call_id}}
+  detail_calls: 0
 notifiers:
   oncall:
     type: slack
@@ -130,9 +133,11 @@ def test_a_carrier_outage_is_one_slack_message_and_one_webhook_per_trunk(
 def spike_config(**notifiers: str) -> str:
     blocks = "".join(f"  {name}:\n{spec}" for name, spec in notifiers.items())
     names = ", ".join(notifiers)
+    # Without call-details follow-ups: these tests count notifications (see test_trunk_details).
     return f"""
 links:
   call: https://dash.example/calls/{{call_id}}
+  detail_calls: 0
 notifiers:
 {blocks}
 defaults:
@@ -429,8 +434,11 @@ def test_once_notify_sends_what_the_step_would_send(tmp_path, simulator, clock, 
     finally:
         daemon.stop()
     (request,) = hook.requests
-    assert request.json()["alert"]["group"] == {"trunk_id": "conn_sim02"}
+    # once reads the trunk catalogue first, so the trunk comes with its name.
+    group = {"trunk_id": "conn_sim02", "trunk_name": "Support line EU"}
+    assert request.json()["alert"]["group"] == group
     assert [r["state"] for r in rows if r["group"] == "conn_sim02"] == ["firing"]
+    assert [r["trunk_name"] for r in rows if r["group"] == "conn_sim02"] == ["Support line EU"]
     assert saved == []
 
 

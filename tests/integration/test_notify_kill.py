@@ -13,16 +13,14 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
 from monitor.simulator import DEFAULT_API_KEY, SimulatorOptions, SimulatorServer
 from tests.support.receivers import WebhookReceiver
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -44,19 +42,6 @@ rules:
     window: 10m
     warning: 0
 """
-
-_T = TypeVar("_T")
-
-
-def wait_for(check: Callable[[], _T | None], what: str, timeout: float = 30.0) -> _T:
-    """Poll a real process's visible state; bounded."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise TimeoutError(f"no {what} within {timeout}s")
 
 
 def outbox(db: Path) -> list[tuple[str, str, int]]:

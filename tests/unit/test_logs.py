@@ -13,16 +13,6 @@ from monitor.logs import configure_logging, redact, register_secret
 SECRET = "sk_live_log_secret_abcdef"
 
 
-@pytest.fixture
-def stream():
-    out = io.StringIO()
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
-    yield out
-    root.handlers[:] = saved[0]
-    root.setLevel(saved[1])
-
-
 def test_text_lines_carry_level_logger_and_extras(stream):
     """Text format: timestamp, level, logger, message, then key=value extras."""
     configure_logging("INFO", "text", stream)

@@ -182,3 +182,39 @@ def test_not_numbers(value):
     """Booleans, words, NaN and infinity are refused rather than averaged."""
     with pytest.raises(ValueError, match=r"."):
         parsing.parse_number(value)
+
+
+@pytest.mark.parametrize(
+    ("extra", "open_"),
+    [
+        ({}, True),  # neither end_time nor duration_seconds: not ended yet
+        ({"duration_seconds": 12}, False),
+        ({"end_time": "2026-03-10T14:01:00Z"}, False),
+        ({"end_time": "2026-03-10T14:01:00Z", "status": "In_Progress"}, True),
+        ({"duration_seconds": 0, "status": "ringing"}, True),
+    ],
+)
+def test_calls_in_progress_are_listed_apart(extra, open_):
+    record = {"id": "c1", "trunk_id": "t1", "status": "connected",
+              "start_time": "2026-03-10T14:00:00Z", **extra}  # fmt: skip
+    page = parsing.parse_calls_page({"calls": [record]})
+    assert (len(page.open), len(page.calls)) == ((1, 0) if open_ else (0, 1))
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        ({"ai_latency_ms": 1e308}, "implausible_ai_latency_ms"),
+        ({"carrier_lag_ms": 600_001}, "implausible_carrier_lag_ms"),
+        ({"duration_seconds": 1e9}, "implausible_duration_seconds"),
+        ({"end_time": "2026-03-12T14:00:00Z"}, "implausible_end_time"),
+        ({"id": "c" * 300}, "missing_id"),
+        ({"status": "ok\ud800"}, "bad_status"),
+    ],
+)
+def test_implausible_values_skip_their_record(extra, reason):
+    record = {"id": "c1", "trunk_id": "t1", "start_time": "2026-03-10T14:00:00Z",
+              "duration_seconds": 30, **extra}  # fmt: skip
+    page = parsing.parse_calls_page({"calls": [record]})
+    assert page.calls == []
+    assert [s.reason for s in page.skipped] == [reason]

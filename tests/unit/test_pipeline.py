@@ -143,3 +143,28 @@ def test_groups_dropped_by_a_changed_filter_resolve_at_the_next_step():
     )  # fmt: skip
     assert [(i.group, i.kind) for i in result.intents] == [("t1", "resolved")]
     assert result.state("ai", "t1").state == "inactive"  # type: ignore[union-attr]
+
+
+def test_a_trunk_whose_name_stops_matching_trunk_names_resolves_and_names_reach_documents():
+    """trunk_names picks trunks through the catalogue the step is given: the matching one
+    is observed and its notification carries its name; an open alert on a trunk renamed
+    out of the glob resolves as no longer watched instead of waiting for no_data."""
+    from monitor.alerts import NOT_WATCHED
+    from monitor.models import Trunk
+    from monitor.trunks import TrunkCatalogue
+
+    catalogue = TrunkCatalogue()
+    catalogue.update([Trunk("t1", "Sales desk", status="active"), Trunk("t2", "Support EU")])
+    states = [firing("ai", "t1")]
+    cfg = config(rule(trunk_names=["support *"]))
+    result = step(
+        cfg, windows(800, "t1", "t2"), None, states, T0, quiet=None, sync=Sync(),
+        known_trunks={"t1", "t2"}, catalogue=catalogue,
+    )  # fmt: skip
+    assert [o.group for o in result.observations] == ["t2"]
+    assert [(i.group, i.kind, i.reason) for i in result.intents] == [
+        ("t2", "firing", None),
+        ("t1", "resolved", NOT_WATCHED),
+    ]
+    groups = [a["group"] for n in result.notifications for a in n.alerts]
+    assert {"trunk_id": "t2", "trunk_name": "Support EU"} in groups

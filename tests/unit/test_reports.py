@@ -364,3 +364,26 @@ def test_a_period_with_unread_parts_waits_while_the_sync_can_still_read_them(
     assert document["missing"] == [{"start": "2026-03-10T20:00:00Z", "end": "2026-03-11T00:00:00Z"}]
     assert jobs.tick(day + timedelta(days=1, hours=7)) == 0  # once
     store.close()
+
+
+def test_a_report_waits_for_the_sweep_after_the_overlap(tmp_path: Path) -> None:
+    """A call longer than the learned overlap is read only by the next sweep, up to
+    poll.sweep_every after poll.overlap: the report waits for both."""
+    from monitor.reports.jobs import HistoryJobs
+    from monitor.store import StateStore
+
+    path = tmp_path / "alerts.yaml"
+    path.write_text(
+        "poll: {overlap: 10m, sweep_every: 5m}\nnotifiers:\n  c: {type: console}\n"
+        "reports:\n  - {name: daily, at: '00:00', notify: [c]}\n"
+    )
+    config = load_config(path)
+    store = StateStore(tmp_path / "state.db")
+    jobs = HistoryJobs(store, lambda: config)
+    day = datetime(2026, 3, 10, tzinfo=UTC)
+    jobs.history.first_seen("daily", day - timedelta(days=2))
+    jobs.history.add_covered(day - timedelta(hours=1), day + timedelta(days=1, minutes=20))
+    assert jobs.tick(day + timedelta(days=1, minutes=11)) == 0  # past the overlap only
+    assert jobs.tick(day + timedelta(days=1, minutes=14, seconds=59)) == 0
+    assert jobs.tick(day + timedelta(days=1, minutes=15)) == 1
+    store.close()

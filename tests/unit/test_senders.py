@@ -144,9 +144,11 @@ def test_answers_are_classified(status, headers, transient, retry_after):
 
 @pytest.mark.parametrize("status", [200, 201, 202, 204])
 def test_any_2xx_is_delivered(status):
-    """A 2xx of any kind counts as delivered."""
-    _, handler = recording(status)
+    """A 2xx of any kind counts as delivered: one POST reached the URL and nothing raised."""
+    seen, handler = recording(status)
     webhook(handler).send(note())
+    assert [(r.method, str(r.url)) for r in seen] == [("POST", HOOK_URL)]
+    assert json.loads(seen[0].content)["alert"]["rule"] == "telepath-monitor-test"
 
 
 @pytest.mark.parametrize(

@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_backtest(commands)
     _add_report(commands)
+    from monitor.slo.command import add_command as _add_slo
+
+    _add_slo(commands)
     return parser
 
 
@@ -470,6 +473,8 @@ def _backtest(args: argparse.Namespace) -> int:
     key = settings.require_api_key()
     config = load_config_file(settings.config)
     rules, notes = backtest.replay_rules(config, args.rule, args.trunk)
+    slos, slo_notes = backtest.replay_slos(config, args.rule, args.trunk)
+    notes += slo_notes
     since = backtest.fetch_start(config, start)
     # The progress bar: redrawn in place on a terminal, else a line every few seconds.
     tty = sys.stderr.isatty()
@@ -519,7 +524,7 @@ def _backtest(args: argparse.Namespace) -> int:
     print(f"replaying {len(calls):,} calls ...", file=sys.stderr, flush=True)
     began = time.monotonic()
     try:
-        steps = backtest.replay(settings, config, rules, calls, start, end)
+        steps = backtest.replay(settings, config, rules, calls, start, end, slos=slos)
     except KeyboardInterrupt:
         print(
             "telepath-monitor: backtest interrupted during the replay; nothing was written",
@@ -532,7 +537,7 @@ def _backtest(args: argparse.Namespace) -> int:
         flush=True,
     )
     result = backtest.build_result(
-        rules, steps, start, end, config.poll.calls_every,
+        backtest.shown_rules(config, rules, slos), steps, start, end, config.poll.calls_every,
         calls=len(calls), trunks=args.trunk, notes=notes,
     )  # fmt: skip
     if args.report is not None:
@@ -551,7 +556,7 @@ def _backtest(args: argparse.Namespace) -> int:
 
 # --- report ------------------------------------------------------------------------------
 
-REPORT_SETTINGS = ("api_url", "state_db", "log_level", "log_format")
+REPORT_SETTINGS = ("api_url", "config", "state_db", "log_level", "log_format")
 
 
 def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

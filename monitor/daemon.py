@@ -28,7 +28,7 @@ from monitor.details import DetailFetcher
 from monitor.errors import ApiError, AuthError, DeliveryError, ShutdownRequested
 from monitor.heartbeat import HeartbeatPinger, heartbeat_health
 from monitor.metrics import MonitorMetrics
-from monitor.models import Overview
+from monitor.models import Call, Overview
 from monitor.notify.alertmanager import AlertmanagerSender, FiringAlert
 from monitor.notify.base import Notification, Sender
 from monitor.notify.outbox import DeliveryThreads, DeliveryWorker, group_flags
@@ -48,6 +48,9 @@ from monitor.rules import Observation
 from monitor.server import MetricsServer
 from monitor.settings import Settings, parse_listen
 from monitor.shutdown import StoppableClock
+from monitor.slo import slo_rules
+from monitor.slo.metrics import histogram_edges
+from monitor.slo.tracker import SloTracker
 from monitor.status import StatusSnapshot, render, snapshot
 from monitor.store import StateStore
 from monitor.sync import CallSync, SyncHealth
@@ -125,7 +128,9 @@ class Daemon:
             trunk_info=lambda: list(self.catalogue),
             outbox_stats=lambda: self.store.outbox_stats(self.clock.now()),
             overview=lambda: self.overview,
+            latency_buckets=histogram_edges(config),
         )
+        self.slos = SloTracker(lambda: self.config, self.store, self.metrics)
         self.client = TelepathClient(
             http or build_http_client(settings.api_url, timeout=settings.api_timeout),
             api_key=api_key,
@@ -144,7 +149,7 @@ class Daemon:
             margin=config.poll.calls_every,
             sweep_every=config.poll.sweep_every,
             lock=self.lock,
-            on_new_calls=self.metrics.on_new_calls,
+            on_new_calls=self._on_new_calls,
         )
         self._overview_fields = {str(k): v for k, v in config.overview_fields.items()}
         self.known_trunks: set[str] = set()
@@ -243,8 +248,7 @@ class Daemon:
         )  # fmt: skip
         self._schedule_alertmanager()
         self._schedule_heartbeat()
-        self.scheduler.add_job(self.prune_outbox, "interval", hours=1, id="prune-outbox")
-        self.scheduler.add_job(self.prune_silences, "interval", hours=1, id="prune-silences")
+        self.scheduler.add_job(self.prune, "interval", hours=1, id="prune")
         self.scheduler.add_job(
             lambda: self.history.tick(self.clock.now()), "interval", minutes=1,
             id="history", next_run_time=now,
@@ -485,9 +489,14 @@ class Daemon:
                 sync=self._sync_status(ok=sync_ok),
                 known_trunks=self.known_trunks,
                 grouping=group_flags(self.senders),
+                slos=self.slos.refresh(now, self.known_trunks),
                 catalogue=self.catalogue,
                 baselines=HistoryBaselines(self.history.history),
             )
+
+    def _on_new_calls(self, calls: Sequence[Call]) -> None:
+        self.metrics.on_new_calls(calls)
+        self.slos.on_new_calls(calls)
 
     def _sync_status(self, *, ok: bool) -> Sync:
         """How polling goes, for a pipeline step; ``ok``: the last poll of /calls worked."""
@@ -535,7 +544,7 @@ class Daemon:
         if not isinstance(sender, AlertmanagerSender):
             return
         with self.lock:
-            rules = {r.name: r for r in self.config.rules}
+            rules = {r.name: r for r in [*self.config.rules, *slo_rules(self.config)]}
             rules[SYNC_FAILING] = sync_failing_rule(self.config)
             attributions = {key: obs.attribution for key, obs in self.latest.items()}
         firing = [
@@ -566,21 +575,15 @@ class Daemon:
         except Exception:
             log.exception("re-posting firing alerts to %s failed unexpectedly", name)
 
-    def prune_outbox(self) -> None:
-        """Forget delivered and dead entries older than ``delivery.keep``."""
+    def prune(self) -> None:
+        """Forget delivered and dead notifications, and silences, over ``delivery.keep`` old."""
         try:
             self.store.prune_outbox(self.clock.now() - self.config.delivery.keep)
             self.store.prune_slack_messages()
             self.details.prune(self.clock.now())
-        except Exception:
-            log.exception("pruning the outbox failed")
-
-    def prune_silences(self) -> None:
-        """Forget silences that ended more than ``delivery.keep`` ago."""
-        try:
             self.store.prune_silences(self.clock.now() - self.config.delivery.keep)
         except Exception:
-            log.exception("pruning silences failed")
+            log.exception("pruning the state DB failed")
 
     # --- reload ------------------------------------------------------------------------
 
@@ -596,7 +599,8 @@ class Daemon:
 
     def _apply_config(self, config: Config) -> None:
         self.windows.set_retention(window_retention(config), now=self.clock.now())
-        kept = {r.name for r in config.rules} | {SYNC_FAILING}
+        kept = {r.name for r in [*config.rules, *slo_rules(config)]} | {SYNC_FAILING}
+        self.slos.configure(config)
         self.states = [s for s in self.states if s.rule in kept]
         self.metrics.export_window = config.export.window
         # A lower cap applies to trunks not exported yet: a series cannot be taken back.
@@ -681,6 +685,7 @@ class Daemon:
             rate_limit=self.client.rate_limit,
             rate_limit_remaining=self.client.rate_limit_remaining,
             trends=self.history.trends(now),
+            slos=self.slos.rows(),
             trunks=trunks,
         )
 

@@ -40,6 +40,7 @@ from monitor import __version__
 from monitor.alerts import AlertState
 from monitor.clock import Clock
 from monitor.exposition import (
+    LATENCY_BUCKETS,
     OTHER_TRUNKS,
     CallCounts,
     LatencyHistograms,
@@ -106,6 +107,8 @@ class MonitorMetrics:
         outbox_stats: returns (notifier, pending entries, oldest pending age in seconds
             or None) rows, for the outbox gauges.
         overview: returns the latest /analytics/overview (None before the first one).
+        latency_buckets: the latency histograms' upper bounds in seconds (fixed for the
+            life of the series: a reload cannot change them).
     """
 
     def __init__(
@@ -121,6 +124,7 @@ class MonitorMetrics:
         trunk_info: Callable[[], Sequence[TrunkInfo]] = list,
         outbox_stats: Callable[[], Sequence[tuple[str, int, float | None]]] = list,
         overview: Callable[[], Overview | None] = lambda: None,
+        latency_buckets: Sequence[float] = LATENCY_BUCKETS,
     ) -> None:
         #: Every family the daemon serves, for anything that reads samples (tests, docs).
         self.registry = CollectorRegistry(auto_describe=True)
@@ -134,7 +138,7 @@ class MonitorMetrics:
         # A new metric goes here (registry=r), or render() would leave it out.
         self._plain = r = CollectorRegistry(auto_describe=True)
 
-        self.call_latency = LatencyHistograms()
+        self.call_latency = LatencyHistograms(latency_buckets)
         self.calls = CallCounts()
         self.capped_calls = Counter(
             "telepath_monitor_capped_calls",
@@ -288,6 +292,10 @@ class MonitorMetrics:
         self._windows = _WindowCollector(self, windows, lock, clock, sync_watermark)
         for collector in (self._plain, self.calls, self.call_latency, self._windows):
             self.registry.register(collector)
+
+    def add_collector(self, collector: Collector) -> None:
+        """Serve a feature's own small families (rendered with the plain ones)."""
+        self._plain.register(collector)
 
     def render(self) -> bytes:
         """The whole /metrics page in the text format 0.0.4 (``CONTENT_TYPE_LATEST``).

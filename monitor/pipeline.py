@@ -34,6 +34,8 @@ from monitor.notify.base import Notification
 from monitor.notify.outbox import notifications_for
 from monitor.quiet import Firing, QuietPolicy, Silence
 from monitor.rules import Observation, evaluate
+from monitor.slo import SloFigures, slo_rules
+from monitor.slo import observations as slo_observations
 from monitor.trunks import TrunkCatalogue
 from monitor.windows import CallWindows
 
@@ -95,6 +97,7 @@ def step(
     sync: Sync,
     known_trunks: Set[str] = frozenset(),
     grouping: Mapping[str, bool] | None = None,
+    slos: Sequence[SloFigures] = (),
     catalogue: TrunkCatalogue | None = None,
     baselines: BaselineSource | None = None,
 ) -> StepResult:
@@ -111,6 +114,8 @@ def step(
         known_trunks: trunks seen before that may hold no calls now.
         grouping: notifier name -> whether it groups; None: every configured notifier,
             ungrouped (only what ``notifications`` holds depends on it).
+        slos: every SLO's figures at ``now`` (:func:`monitor.slo.source.read_figures`);
+            their burn alerts follow the rules' observations.
         catalogue: trunk names and statuses (``trunk_names``, count rules, and the
             names in the notifications); None: no trunk is known by name.
         baselines: where ``compare:`` rules read their baselines (the history, or a
@@ -131,11 +136,12 @@ def step(
             catalogue=catalogue,
             baselines=baselines,
         )
+        observations += slo_observations(config, slos, windows, now)
     overview_rules = (
         [] if sync.overview_ok else [r.name for r in config.rules if r.source == "overview"]
     )
 
-    rules = AlertEngine(config.links, rule_states, config.rules)
+    rules = AlertEngine(config.links, rule_states, [*config.rules, *slo_rules(config)])
     decided = rules.advance(
         observations,
         now,
@@ -165,7 +171,7 @@ def step(
 
 def quiet_policy(config: Config, silences: Iterable[Silence]) -> QuietPolicy:
     """The silences given, the config's maintenance windows and inhibition rules."""
-    rules = {r.name: r for r in config.rules}
+    rules = {r.name: r for r in [*config.rules, *slo_rules(config)]}
     rules[SYNC_FAILING] = sync_failing_rule(config)
     return QuietPolicy(rules, silences, config.mute, config.inhibit)
 

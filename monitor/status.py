@@ -32,6 +32,7 @@ from monitor.pipeline import SYNC_FAILING
 from monitor.quiet import Silence
 from monitor.reports.trends import TrendRow, render_trends
 from monitor.rules import Observation
+from monitor.slo.views import SloRow, render_slos
 from monitor.sync import SyncHealth
 from monitor.trunks import TrunkInfo, trunk_label
 
@@ -155,6 +156,8 @@ class StatusSnapshot:
     rules: int = 0
     #: Per trunk: last hour and a 24-hour sparkline, worst first (monitor.reports.trends).
     trends: tuple[TrendRow, ...] = ()
+    #: Each SLO per group (monitor.slo.views); the section shows only when configured.
+    slos: tuple[SloRow, ...] = ()
 
     @property
     def firing(self) -> tuple[AlertView, ...]:
@@ -183,6 +186,7 @@ def snapshot(
     rate_limit: int | None,
     rate_limit_remaining: int | None,
     trends: Iterable[TrendRow] = (),
+    slos: Iterable[SloRow] = (),
     trunks: Mapping[str, TrunkInfo] | None = None,
 ) -> StatusSnapshot:
     """The page's records from the daemon's state as of ``now``.
@@ -224,6 +228,7 @@ def snapshot(
         ),
         rules=len([name for name in rules if name != SYNC_FAILING]),
         trends=tuple(trends),
+        slos=tuple(slos),
     )
 
 
@@ -349,6 +354,14 @@ def render(snap: StatusSnapshot) -> str:
         ),
         '</section>\n<section aria-labelledby="silences"><h2 id="silences">Silences</h2>',
         _silences(snap.silences, now),
+        *(
+            [
+                '</section>\n<section aria-labelledby="slos"><h2 id="slos">SLOs</h2>',
+                render_slos(snap.slos),
+            ]
+            if snap.slos
+            else []
+        ),
         '</section>\n<section aria-labelledby="trends"><h2 id="trends">Trends</h2>',
         render_trends(snap.trends),
         '</section>\n<section aria-labelledby="sync"><h2 id="sync">Telepath API</h2>',

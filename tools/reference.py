@@ -45,6 +45,7 @@ from monitor.config import (
     Links,
     NotifyRoutes,
     Rule,
+    Slo,
     format_duration,
 )
 from monitor.config.loader import _SECTIONS, _TOP_KEYS
@@ -59,6 +60,8 @@ from monitor.notify.sample import sample_notification
 from monitor.notify.webhook import payload
 from monitor.rules import Observation
 from monitor.settings import ENV_PREFIX, Settings
+from monitor.slo import counter_names, figures
+from monitor.slo.metrics import SloCollector
 from monitor.telepath.client import PaginationStopped, RecordSkipped, RequestRecord
 from monitor.trunks import TrunkInfo
 from monitor.windows import CallWindows
@@ -243,6 +246,29 @@ CONFIG: Final[Mapping[str, str]] = {
     "reports[].timezone": "IANA time zone the days and `at` are counted in.",
     "reports[].trunks": "Only these trunks; left out, all of them.",
     "reports[].notify": "Notifier names (Slack, webhook, console; not Alertmanager).",
+    # slos
+    "slos": "Service level objectives; each burn alert goes through the rules' alert machinery.",
+    "slos[].name": "Unique; names the counters, the metrics' `slo` label and the alerts "
+    "(`slo-<name>-burn-<long>-<short>`).",
+    "slos[].summary": "What the objective promises, for people; heads each alert.",
+    "slos[].per": "`trunk`: one budget per trunk; `account`: one over all selected calls.",
+    "slos[].trunks": "Only these trunks; not with `exclude_trunks`.",
+    "slos[].exclude_trunks": "Every trunk but these.",
+    "slos[].good": "What a good call is: one latency at or under a bound.",
+    "slos[].good.metric": "A component latency or `total_latency_ms`.",
+    "slos[].good.op": "`<=` or `<`.",
+    "slos[].good.threshold": "Milliseconds. A counted call without the metric is bad.",
+    "slos[].status": "Only calls of these statuses count, good or bad; left out, all.",
+    "slos[].objective": "Share of counted calls that must be good: `99%` or `0.99`.",
+    "slos[].period": "The error budget's period; must fit in `history.keep`.",
+    "slos[].alerts": "Burn-rate alerts; left out, the SRE workbook's 14.4x 1h/5m and 6x "
+    "6h/30m pages and 1x 3d/6h ticket.",
+    "slos[].alerts[].burn_rate": "Fire while both windows burn the budget this many times "
+    "faster than the period allows.",
+    "slos[].alerts[].long": "The long window: the burn is real.",
+    "slos[].alerts[].short": "The short window: the burn goes on now (and clears fast).",
+    "slos[].alerts[].severity": "`warning` or `critical`.",
+    "slos[].alerts[].notify": "Notifier names; left out, `defaults.notify` for the severity.",
     # defaults
     "defaults.for": "How long a condition must hold before the alert fires; `0s` fires at once.",
     "defaults.repeat": "Re-notify a firing alert this often; `never` notifies once.",
@@ -338,6 +364,8 @@ LABELS: Final[Mapping[str, str]] = {
     "notifier": "the notifier's name in the config",
     "version": "telepath-monitor's version",
     "python_version": "the Python running it",
+    "slo": "the SLO's name in the config",
+    "window": "an SLO alert window, e.g. `1h`, `5m`",
 }
 
 #: Webhook payload fields, by dotted path (``[]`` for the items of a list).
@@ -708,6 +736,7 @@ _TABLE_TITLES: Final = {
     "heartbeat": "`heartbeat`: a dead-man's switch",
     "history": "`history`: rollups kept for reports and trends",
     "reports": "`reports[]`: scheduled reports",
+    "slos": "`slos[]`: service level objectives",
 }
 
 
@@ -785,6 +814,16 @@ def reference_registry() -> MonitorMetrics:
         AlertState("ai-latency-p95", "conn_a", "firing", "warning", alert_id="a1")
     ]
     metrics.outbox_stats = lambda: [("oncall", 2, 30.0)]
+    slo = Slo.model_validate(
+        {"name": "ai-answers", "good": {"metric": "ai_latency_ms", "threshold": 1500},
+         "objective": "99%"}
+    )  # fmt: skip
+    slo_figures = figures(slo, [("conn_a", 0, 60, dict.fromkeys(counter_names(slo), 2))], T0)
+    slo_metrics = SloCollector(
+        lambda: [slo], lambda: slo_figures, metrics.cap.label, metrics.cap.admits
+    )
+    slo_metrics.on_new_calls(calls)
+    metrics.add_collector(slo_metrics)
     metrics.trunk_info = lambda: [TrunkInfo("conn_a", "Support line EU", "openai", "active")]
     for metric in vars(metrics).values():  # what is left: one child each, to show its labels
         if isinstance(metric, MetricWrapperBase):

@@ -35,7 +35,14 @@ from monitor.backtest.fetch import (
 
 # The function ``replay`` shadows its module here, as callers expect (``backtest.replay(...)``);
 # reach the module's other names with ``from monitor.backtest.replay import ...``.
-from monitor.backtest.replay import ReplayApi, StepRecord, replay, replay_rules
+from monitor.backtest.replay import (
+    ReplayApi,
+    StepRecord,
+    replay,
+    replay_rules,
+    replay_slos,
+    shown_rules,
+)
 from monitor.backtest.results import (
     BacktestResult,
     Series,
@@ -63,6 +70,8 @@ __all__ = [
     "parse_when",
     "replay",
     "replay_rules",
+    "replay_slos",
+    "shown_rules",
     "to_json_text",
     "union_length",
 ]

@@ -92,6 +92,7 @@ def fetch_start(config: Config, start: datetime) -> datetime:
     except for the baselines of ``compare:`` rules, which reach back a day, a week...
     """
     windows = [r.window for r in config.rules if r.source == "calls"] or [timedelta(0)]
+    windows += [a.long for s in config.slos for a in s.alerts]  # an SLO alert's long window
     reach = min(config.poll.backfill, max(windows) + config.poll.overlap)
     # A compare rule's baseline is read from the fetched calls: fetch its range too.
     reach = max([reach, *(baseline_reach(r) for r in config.rules)])

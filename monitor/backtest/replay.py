@@ -33,17 +33,27 @@ from monitor.alerts import AlertState, Intent
 from monitor.backtest.fetch import _iso
 from monitor.baselines import CallBaselines
 from monitor.clock import Clock, ManualClock
-from monitor.config import Config, Rule
+from monitor.config import Config, Rule, Slo
 from monitor.errors import ApiError, SettingsError
 from monitor.models import Call
 from monitor.pipeline import SYNC_FAILING, StepResult, Sync, quiet_policy, step, window_retention
 from monitor.settings import Settings
+from monitor.slo import classifiers, rule_name, slo_rules
+from monitor.slo.source import read_figures
 from monitor.store import StateStore
 from monitor.sync import CallSync, SyncHealth
 from monitor.telepath.client import TelepathClient
 from monitor.windows import CallWindows
 
-__all__ = ["ReplayApi", "StepRecord", "poll_times", "replay", "replay_rules"]
+__all__ = [
+    "ReplayApi",
+    "StepRecord",
+    "poll_times",
+    "replay",
+    "replay_rules",
+    "replay_slos",
+    "shown_rules",
+]
 
 #: The replayed API's base URL; MockTransport answers it, nothing leaves the process.
 REPLAY_URL: Final = "https://backtest.invalid/v1"
@@ -184,7 +194,7 @@ def replay_rules(
     Raises:
         SettingsError: a name in ``names`` is not a rule of the config.
     """
-    known = [r.name for r in config.rules]
+    known = [r.name for r in [*config.rules, *slo_rules(config)]]
     unknown = [n for n in names if n not in known]
     if unknown:
         raise SettingsError(
@@ -192,6 +202,8 @@ def replay_rules(
         )
     rules = [r for r in config.rules if not names or r.name in names]
     notes: list[str] = []
+    if names and not rules:
+        return (), notes  # only SLO alerts chosen (replay_slos)
     overview = [r.name for r in rules if r.source == "overview"]
     if overview:
         notes.append(
@@ -200,21 +212,50 @@ def replay_rules(
         )
     rules = [r for r in rules if r.source == "calls"]
     if trunks:
-        account = [r.name for r in rules if r.per == "account"]
-        if account:
-            notes.append(
-                f"not replayed: {', '.join(account)} (account-wide; --trunk fetches only "
-                "the chosen trunks' calls)"
-            )
+        notes += _account_note("", [r.name for r in rules if r.per == "account"])
         rules = [r for r in rules if r.per == "trunk"]
     return tuple(rules), notes
 
 
-def _replay_config(config: Config, rules: Sequence[Rule]) -> Config:
-    """The config with only ``rules`` and the daemon's own sync-failing alert off."""
+def replay_slos(
+    config: Config, names: Sequence[str] = (), trunks: Sequence[str] = ()
+) -> tuple[tuple[Slo, ...], list[str]]:
+    """The SLOs a backtest replays (all, or those with an alert named in ``names``),
+    and notes on what it leaves out. Their budget counts only the calls fetched."""
+    chosen = [
+        s for s in config.slos if not names or any(rule_name(s, a) in names for a in s.alerts)
+    ]
+    notes: list[str] = []
+    if trunks:
+        notes += _account_note("SLO ", [s.name for s in chosen if s.per == "account"])
+        chosen = [s for s in chosen if s.per == "trunk"]
+    if chosen:
+        notes.append("SLO budgets count only the calls fetched for the replay, not a whole period")
+    return tuple(chosen), notes
+
+
+def _account_note(kind: str, names: Sequence[str]) -> list[str]:
+    if not names:
+        return []
+    return [
+        f"not replayed: {kind}{', '.join(names)} (account-wide; --trunk fetches only the "
+        "chosen trunks' calls)"
+    ]
+
+
+def shown_rules(config: Config, rules: Sequence[Rule], slos: Sequence[Slo]) -> tuple[Rule, ...]:
+    """The replayed rules, then the replayed SLOs' alerts: what the results show."""
+    return (*rules, *slo_rules(_replay_config(config, rules, slos)))
+
+
+def _replay_config(
+    config: Config, rules: Sequence[Rule], slos: Sequence[Slo] | None = None
+) -> Config:
+    """The config with only ``rules`` (and ``slos``), the sync-failing alert off."""
     return config.model_copy(
         update={
             "rules": tuple(rules),
+            "slos": tuple(config.slos if slos is None else slos),
             "sync_failing": config.sync_failing.model_copy(update={"enabled": False}),
         }
     )
@@ -242,6 +283,7 @@ def replay(
     end: datetime,
     *,
     on_step: Callable[[StepRecord], None] | None = None,
+    slos: Sequence[Slo] | None = None,
 ) -> list[StepRecord]:
     """Poll and step at ``start``, then every ``poll.calls_every`` until ``end``.
 
@@ -255,11 +297,12 @@ def replay(
     api = ReplayApi(calls, clock)
     # Baselines read the fetched calls, which reach back as far as the rules' baselines.
     baselines = CallBaselines(calls)
-    replayed = _replay_config(config, rules)
+    replayed = _replay_config(config, rules, slos)
     policy = quiet_policy(replayed, ())
     steps: list[StepRecord] = []
     with tempfile.TemporaryDirectory(prefix="telepath-backtest-") as tmp:
         store = StateStore(Path(tmp) / "replay.db")
+        store.rollup_counters = classifiers(replayed.slos)
         client = TelepathClient(
             httpx.Client(base_url=REPLAY_URL, transport=api.transport()),
             api_key=SecretStr("backtest-replay"),
@@ -292,6 +335,7 @@ def replay(
                     replayed, windows, None, states, clock.now(), quiet=policy,
                     sync=Sync(calls_ok=ok, calls_failing_since=health.failing_since),
                     known_trunks=known, baselines=baselines,
+                    slos=read_figures(store, replayed.slos, clock.now(), known),
                 )  # fmt: skip
                 states = result.states
                 record = _record(result, at, sync_ok=ok)

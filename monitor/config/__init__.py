@@ -1,6 +1,6 @@
 """alerts.yaml: rules and notifiers, loaded with every problem reported as ``file:line:col``.
 
-A package of four parts:
+A package of these parts:
 
 - :mod:`~monitor.config.durations`: ``30s``, ``5m``, ``never``, parsed and printed;
 - :mod:`~monitor.config.schema`: the frozen pydantic models of every section (the
@@ -10,7 +10,9 @@ A package of four parts:
   every problem as ``file:line:col: message``;
 - :mod:`~monitor.config.checks`: the cross-checks between fields and sections;
 - :mod:`~monitor.config.reporting`: the ``history:`` and ``reports:`` sections, and
-  :mod:`~monitor.config.zones` the time-zone type they share with ``mute:``.
+  :mod:`~monitor.config.zones` the time-zone type they share with ``mute:``;
+- :mod:`~monitor.config.slos`: the ``slos:`` section; :mod:`~monitor.config.urls` the URL
+  and secret field types of the notifiers and the heartbeat.
 
 Everything the rest of the code uses is importable from ``monitor.config`` itself.
 """
@@ -54,21 +56,25 @@ from monitor.config.schema import (
     WebhookNotifier,
     WeeklyRange,
 )
+from monitor.config.slos import DEFAULT_BURN_ALERTS, BurnAlert, GoodCall, Slo
 from monitor.models import LATENCY_METRICS
 
 __all__ = [
+    "DEFAULT_BURN_ALERTS",
     "DEFAULT_INHIBIT",
     "LATENCY_METRICS",
     "LINK_PLACEHOLDERS",
     "METRICS",
     "OVERVIEW_METRICS",
     "AlertmanagerNotifier",
+    "BurnAlert",
     "Config",
     "ConsoleNotifier",
     "Defaults",
     "Delivery",
     "Duration",
     "Export",
+    "GoodCall",
     "Heartbeat",
     "History",
     "InhibitMatcher",
@@ -88,6 +94,7 @@ __all__ = [
     "Rule",
     "Severity",
     "SlackNotifier",
+    "Slo",
     "SyncFailing",
     "WebhookNotifier",
     "WeeklyRange",

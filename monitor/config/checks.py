@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from monitor.config.compare import compare_problems
-from monitor.config.durations import format_duration
+from monitor.config.durations import format_duration, parse_duration
+from monitor.config.reporting import History
 from monitor.config.schema import (
     OVERVIEW_METRICS,
     Defaults,
@@ -57,6 +58,7 @@ class CrossChecks:
             for i in range(len(self.data.get("reports") or [])):
                 self._check_notify(("reports", i, "notify"), notifiers)
                 self._check_report(i)
+            self._check_slos(notifiers)
         first: dict[str, Mark] = {}
         for i, raw in enumerate(self.data["rules"]):
             name = raw.get("name") if isinstance(raw, dict) else None
@@ -105,6 +107,41 @@ class CrossChecks:
                     self.pos.values[where],
                     "a report cannot go to an alertmanager notifier (it takes alerts only)",
                 )
+
+    def _check_slos(self, notifiers: set[str]) -> None:
+        """SLO alerts name known notifiers; SLO names are unique (they name the counts)."""
+        slos = self.data.get("slos")
+        if not isinstance(slos, list):
+            return
+        seen: set[str] = set()
+        for i, slo in enumerate(slos):
+            if not isinstance(slo, dict):
+                continue
+            name = slo.get("name")
+            if isinstance(name, str) and name in seen and ("slos", i, "name") in self.pos.values:
+                self._at(self.pos.values[("slos", i, "name")], f"duplicate SLO name {name!r}")
+            seen.add(str(name))
+            self._check_period(i, slo)
+            alerts = slo.get("alerts")
+            for j in range(len(alerts) if isinstance(alerts, list) else 0):
+                self._check_notify(("slos", i, "alerts", j, "notify"), notifiers)
+
+    def _check_period(self, i: int, slo: dict[str, Any]) -> None:
+        """The counts come from the history: a period it does not keep would be cut."""
+        history = self.data.get("history")
+        raw_keep = history.get("keep") if isinstance(history, dict) else None
+        try:
+            keep = History().keep if raw_keep is None else parse_duration(str(raw_keep))
+            period = parse_duration(str(slo.get("period", "28d")))
+        except ValueError:
+            return  # the schema reports it
+        where = ("slos", i, "period") if ("slos", i, "period") in self.pos.values else ("slos", i)
+        if period > keep and where in self.pos.values:
+            self._at(
+                self.pos.values[where],
+                f"the SLO period {format_duration(period)} is longer than history.keep "
+                f"{format_duration(keep)}; the counts before it are dropped, so keep longer",
+            )
 
     def _check_notify(self, loc: Loc, notifiers: set[str]) -> None:
         raw: Any = self.data

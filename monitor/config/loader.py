@@ -55,6 +55,7 @@ from monitor.config.schema import (
     _SyncFailingSpec,
     implied,
 )
+from monitor.config.slos import Slo
 from monitor.errors import ConfigError
 from monitor.yamlpos import Loc, Mark, Positions, Problem
 
@@ -72,6 +73,7 @@ _SECTIONS: Final[dict[str, Any]] = {
     "sync_failing": _SyncFailingSpec,
     "history": History,
     "reports": tuple[ReportSpec, ...],
+    "slos": tuple[Slo, ...],
 }
 _TOP_KEYS: Final = (*_SECTIONS, "rules", "include")
 _PACK_KEYS: Final = ("rules", "include")
@@ -351,6 +353,7 @@ class _Loader(CrossChecks):
             rules=tuple(rules),
             history=sections.get("history") or History(),
             reports=sections.get("reports") or (),
+            slos=sections.get("slos") or (),
         )
 
 

@@ -32,6 +32,7 @@ from pydantic_core import PydanticCustomError
 from monitor.config.compare import Compare
 from monitor.config.durations import Duration, NonNegativeDuration, Repeat, WrittenRepeat
 from monitor.config.reporting import History, ReportSpec
+from monitor.config.slos import Slo
 from monitor.config.urls import HttpUrl, OptionalSecret, OptionalSecretHttpUrl, SecretHttpUrl
 from monitor.config.zones import TimeZone
 from monitor.models import LATENCY_METRICS, LatencyMetric
@@ -40,13 +41,14 @@ from monitor.windows import parse_stat
 
 Severity = Literal["warning", "critical"]
 Op = Literal[">", ">=", "<", "<="]
-#: Every metric a rule can watch: the per-call latencies, then two per-window figures.
-Metric = Literal[LatencyMetric, "failed_ratio", "call_count"]
+#: Every metric a rule can watch: the per-call latencies, then two per-window figures;
+#: ``burn_rate`` only on the alerts an SLO makes (:mod:`monitor.slo`), never written.
+Metric = Literal[LatencyMetric, "failed_ratio", "call_count", "burn_rate"]
 OverviewMetric = Literal[
     "ai_latency_ms", "carrier_lag_ms", "gateway_processing_ms", "call_count", "failed_ratio"
 ]
 
-METRICS: Final[tuple[str, ...]] = get_args(Metric)
+METRICS: Final[tuple[str, ...]] = tuple(m for m in get_args(Metric) if m != "burn_rate")
 OVERVIEW_METRICS: Final[tuple[str, ...]] = get_args(OverviewMetric)
 LINK_PLACEHOLDERS: Final = ("call_id", "trunk_id")
 
@@ -657,6 +659,8 @@ class Config(_Frozen):
     history: History = History()
     #: Scheduled reports (monitor.reports).
     reports: tuple[ReportSpec, ...] = ()
+    #: Service level objectives and their burn-rate alerts (monitor.slo).
+    slos: tuple[Slo, ...] = ()
 
     def secrets(self) -> list[str]:
         """Every secret value in the notifiers (URLs, tokens, signing secrets, header

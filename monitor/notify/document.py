@@ -123,16 +123,19 @@ def status_of(event: str) -> str:
 
 
 def unit_of(metric: str) -> str:
-    """How a metric's values read: ``ms`` for latencies, ``ratio`` or ``calls``."""
+    """How a metric's values read: ``ms`` for latencies, ``ratio``, ``calls``, or
+    ``burn`` (an SLO's burn rate, times the sustainable pace)."""
     if metric == "failed_ratio":
         return "ratio"
     if metric == "call_count":
         return "calls"
+    if metric == "burn_rate":
+        return "burn"
     return "ms"
 
 
 def format_value(value: float | None, metric: str) -> str:
-    """A value for people: ``1,620 ms``, ``7.5%``, ``3 calls``, or ``no data``."""
+    """A value for people: ``1,620 ms``, ``7.5%``, ``3 calls``, ``14.40x``, or ``no data``."""
     if value is None:
         return "no data"
     unit = unit_of(metric)
@@ -140,6 +143,8 @@ def format_value(value: float | None, metric: str) -> str:
         return f"{value * 100:.3g}%"
     if unit == "calls":
         return f"{value:,.0f} calls"
+    if unit == "burn":
+        return f"{value:,.2f}x"
     return f"{value:,.0f} ms"
 
 

@@ -94,14 +94,18 @@ def run_report(args: argparse.Namespace, settings: Settings) -> int:
         figures = _fetched(settings, start, end, args.trunk)
         if figures is None:
             return 130
+    from monitor.slo.report import insert_html, slo_report, text_lines
+
+    slos, slo_note = slo_report(settings.config, Path(settings.state_db), end, args.trunk or ())
     if args.html is not None:
         partial = args.html.with_name(args.html.name + ".partial")
-        partial.write_text(render_html(figures), encoding="utf-8")
+        document = insert_html(render_html(figures), slos, slo_note)
+        partial.write_text(document, encoding="utf-8")
         os.replace(partial, args.html)
     if args.json:
-        _say(json.dumps(to_json(figures), indent=2))
+        _say(json.dumps({**to_json(figures), "slos": [r.to_dict() for r in slos]}, indent=2))
     else:
-        for line in render_text(figures):
+        for line in render_text(figures) + text_lines(slos, slo_note):
             _say(line)
         if args.html is not None:
             _say(f"\nreport written to {args.html}")

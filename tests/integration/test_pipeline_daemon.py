@@ -130,8 +130,8 @@ def test_housekeeping_prunes_silences_that_ended_long_ago(tmp_path, clock):
         daemon.store.add_silence(s)
     try:
         daemon.start()
-        assert daemon.scheduler.get_job("prune-silences") is not None
-        daemon.prune_silences()
+        assert daemon.scheduler.get_job("prune") is not None
+        daemon.prune()
         assert [s.id for s in daemon.store.silences()] == ["recent"]
     finally:
         daemon.stop()

@@ -239,9 +239,23 @@ def test_alerting_rules_watch_the_daemons_own_health():
         "telepath_monitor_outbox_depth",
         "telepath_monitor_outbox_oldest_pending_age_seconds",
         "telepath_monitor_notifications_dead_lettered_total",
-        "telepath_call_latency_seconds_bucket",
+        "telepath_window_latency_seconds",
+        "telepath_window_calls",
     }
     assert wanted - referenced == set()
+
+
+def test_no_alert_judges_the_interpolated_histograms():
+    """Latency alerts read the daemon's exact window gauges: histogram_quantile lands
+    anywhere within a bucket, and held healthy trunks pending."""
+    recorded = {r["record"]: promql_names(r["expr"]) for r in _rules() if "record" in r}
+    on_histograms = []
+    for rule in (r for r in _rules() if "alert" in r):
+        names = promql_names(rule["expr"])
+        names |= set().union(*(recorded.get(name, set()) for name in names))
+        if "telepath_call_latency_seconds_bucket" in names:
+            on_histograms.append(rule["alert"])
+    assert on_histograms == []
 
 
 def test_every_alert_has_a_severity_and_a_summary():

@@ -12,7 +12,13 @@ from pathlib import Path
 
 from monitor import __version__
 from monitor.cli_silence import add_silence
-from monitor.cli_support import add_settings_flags, print_table, settings_from
+from monitor.cli_support import (
+    FetchInterrupted,
+    add_settings_flags,
+    fetch_calls,
+    print_table,
+    settings_from,
+)
 from monitor.errors import MonitorError, SettingsError
 from monitor.lifecycle import ConfigWatcher, load_config_file, wait_for_stop_signal
 from monitor.logs import configure_logging
@@ -461,66 +467,28 @@ def _backtest(args: argparse.Namespace) -> int:
     from datetime import UTC
 
     from monitor import backtest
-    from monitor.clock import SystemClock
     from monitor.report import render_html
-    from monitor.telepath.client import TelepathClient, build_http_client
 
     now = datetime.now(UTC)
     start = backtest.parse_when(args.start, now)
     end = backtest.parse_when(args.end, now)
     backtest.check_range(start, end, now)
     settings = settings_from(args, *BACKTEST_SETTINGS)
-    key = settings.require_api_key()
+    settings.require_api_key()
     config = load_config_file(settings.config)
     rules, notes = backtest.replay_rules(config, args.rule, args.trunk)
     slos, slo_notes = backtest.replay_slos(config, args.rule, args.trunk)
     notes += slo_notes
     since = backtest.fetch_start(config, start)
-    # The progress bar: redrawn in place on a terminal, else a line every few seconds.
-    tty = sys.stderr.isatty()
-    seen = {"calls": 0, "pages": 0, "drawn": 0, "last": -1e9}
-
-    def progress(p: backtest.FetchProgress) -> None:
-        seen["calls"], seen["pages"] = p.calls, p.pages
-        moment = time.monotonic()
-        if not p.done and moment - seen["last"] < (0.1 if tty else 5.0):
-            return
-        seen["last"] = moment
-        line = backtest.format_progress(p)
-        seen["drawn"] = int(tty)
-        print("\r\033[K" + line if tty else line, end="" if tty else "\n", file=sys.stderr)
-        sys.stderr.flush()
-
-    def end_line() -> None:
-        if seen["drawn"]:
-            print(file=sys.stderr)
-            seen["drawn"] = 0
-
-    client = TelepathClient(
-        build_http_client(settings.api_url, timeout=settings.api_timeout),
-        api_key=key,
-        clock=SystemClock(),
-        requests_per_minute=settings.api_rate_limit,
-        max_pages=10**9,  # a long range is many pages; repeated cursors still stop a loop
-    )
     try:
-        calls = backtest.fetch_calls(
-            client, since, end, clock=SystemClock(),
-            requests_per_minute=settings.api_rate_limit, trunks=args.trunk, progress=progress,
-        )  # fmt: skip
-    except KeyboardInterrupt:
-        end_line()
-        calls_text = f"{seen['calls']:,.0f} call{'s' * (seen['calls'] != 1)}"
-        pages_text = f"{seen['pages']:,.0f} page{'s' * (seen['pages'] != 1)}"
+        calls = fetch_calls(settings, since, end, args.trunk)
+    except FetchInterrupted as stop:
         print(
-            f"telepath-monitor: backtest interrupted while fetching calls ({calls_text} in "
-            f"{pages_text}); nothing was written",
+            f"telepath-monitor: backtest interrupted while fetching calls ({stop}); "
+            "nothing was written",
             file=sys.stderr,
         )
         return 130
-    finally:
-        client.close()
-    end_line()
     print(f"replaying {len(calls):,} calls ...", file=sys.stderr, flush=True)
     began = time.monotonic()
     try:

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -21,11 +20,10 @@ from typing import TYPE_CHECKING, TextIO
 from monitor.errors import SettingsError
 
 if TYPE_CHECKING:
-    from monitor.backtest import FetchProgress
     from monitor.reports.figures import ReportFigures
     from monitor.settings import Settings
 
-__all__ = ["DESCRIPTION", "HELP", "ProgressLine", "add_arguments", "run_report"]
+__all__ = ["DESCRIPTION", "HELP", "add_arguments", "run_report"]
 
 HELP = "figures of a past day, week or range: calls, shares, percentiles, trunks, alerts"
 DESCRIPTION = (
@@ -116,68 +114,19 @@ def _fetched(
     settings: Settings, start: datetime, end: datetime, trunks: list[str]
 ) -> ReportFigures | None:
     """Figures from calls fetched like ``backtest``; None when interrupted (Ctrl-C)."""
-    from monitor import backtest
-    from monitor.clock import SystemClock
+    from monitor.cli_support import FetchInterrupted, fetch_calls
     from monitor.reports.source import from_calls, previous_of
-    from monitor.telepath.client import TelepathClient, build_http_client
 
-    key = settings.require_api_key()
-    client = TelepathClient(
-        build_http_client(settings.api_url, timeout=settings.api_timeout),
-        api_key=key,
-        clock=SystemClock(),
-        requests_per_minute=settings.api_rate_limit,
-        max_pages=10**9,  # a long range is many pages; repeated cursors still stop a loop
-    )
-    progress = ProgressLine(sys.stderr)
     try:
-        calls = backtest.fetch_calls(
-            client, previous_of(start, end)[0], end, clock=SystemClock(),
-            requests_per_minute=settings.api_rate_limit, trunks=trunks, progress=progress,
-        )  # fmt: skip
-    except KeyboardInterrupt:
-        progress.end()
+        calls = fetch_calls(settings, previous_of(start, end)[0], end, trunks)
+    except FetchInterrupted as stop:
         _say(
-            f"telepath-monitor: report interrupted while fetching calls ({progress.calls:,} "
-            "calls read); nothing was written",
+            f"telepath-monitor: report interrupted while fetching calls ({stop}); "
+            "nothing was written",
             sys.stderr,
         )
         return None
-    finally:
-        client.close()
-    progress.end()
     return from_calls(calls, start, end, trunks)
-
-
-class ProgressLine:
-    """The backtest's fetch progress: redrawn in place on a terminal, else a line every 5 s."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.calls = 0
-        self._drawn = False
-        self._last = -1e9
-
-    def __call__(self, p: FetchProgress) -> None:
-        from monitor.backtest import format_progress
-
-        self.calls = p.calls
-        moment = time.monotonic()
-        if not p.done and moment - self._last < (0.1 if self.tty else 5.0):
-            return
-        self._last = moment
-        line = format_progress(p)
-        self._drawn = self.tty
-        print(
-            "\r\033[K" + line if self.tty else line, end="" if self.tty else "\n", file=self.stream
-        )
-        self.stream.flush()
-
-    def end(self) -> None:
-        if self._drawn:
-            _say("", self.stream)
-            self._drawn = False
 
 
 def _say(text: str, stream: TextIO | None = None) -> None:

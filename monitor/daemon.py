@@ -684,7 +684,7 @@ class Daemon:
             readiness=self.readiness(),
             rate_limit=self.client.rate_limit,
             rate_limit_remaining=self.client.rate_limit_remaining,
-            trends=self.history.trends(now),
+            trends=self.history.trends(now, self.catalogue.names()),
             slos=self.slos.rows(),
             trunks=trunks,
         )

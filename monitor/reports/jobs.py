@@ -20,7 +20,7 @@ a kill mid-send can cause, as for alerts).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -75,10 +75,11 @@ class HistoryJobs:
             AlertEvent(i.alert_id, i.kind, i.at, i.rule.name, i.group, i.severity) for i in intents
         )
 
-    def trends(self, now: datetime) -> tuple[TrendRow, ...]:
-        """The status page's trend rows; empty (and logged) if the history cannot be read."""
+    def trends(self, now: datetime, names: Mapping[str, str] | None = None) -> tuple[TrendRow, ...]:
+        """The status page's trend rows, trunks named by ``names`` (id → name); empty (and
+        logged) if the history cannot be read."""
         try:
-            return trend_rows(self.history, now, self._trends)
+            return trend_rows(self.history, now, self._trends, names)
         except Exception:
             log.exception("reading the trends for the status page failed")
             return ()

@@ -316,8 +316,8 @@ notifiers:
 
 
 def test_status_page_shows_trends_in_chromium(tmp_path):
-    """The status page lists each trunk worst first, with its last hour and a 24-hour
-    sparkline from the rollups; Chromium renders it with the page's CSP, no script."""
+    """The status page lists each trunk worst first, by name, with its last hour and a
+    24-hour sparkline from the rollups; Chromium renders it with the page's CSP, no script."""
     from tests.integration.test_status_page import chromium
 
     clock = ManualClock(BEGIN)
@@ -329,6 +329,7 @@ def test_status_page_shows_trends_in_chromium(tmp_path):
         clock.advance((DAY_START + timedelta(hours=12, minutes=40) - BEGIN).total_seconds())
         # 12:40 on DAY: conn_sim02's AI agent has been slow for 40 minutes.
         daemon = synced_daemon(tmp_path, clock, server, config(backfill="1d"))
+        daemon.poll_trunks()
         daemon.server.start()
         try:
             host, port = daemon.server.address
@@ -338,7 +339,7 @@ def test_status_page_shows_trends_in_chromium(tmp_path):
     assert '<h2 id="trends">Trends</h2>' in dom
     rows = dom.split('<tr class="trend">')[1:]
     assert len(rows) == 4
-    assert "conn_sim02" in rows[0]  # worst first: its AI agent is slow
+    assert "Support line EU (conn_sim02)" in rows[0]  # worst first: its AI agent is slow
     assert all(row.count('<svg class="spark"') == 1 for row in rows)
     assert "<script" not in dom.lower()
 

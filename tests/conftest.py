@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+
+from tests.support.figures import print_figures
 
 
 @pytest.fixture(autouse=True)
@@ -16,3 +19,8 @@ def _restore_logging() -> Iterator[None]:
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The e2e scenarios' figures, when any ran (tests/support/figures.py)."""
+    print_figures(terminalreporter)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.harness import Scenario
+from tests.support.figures import FIGURES_FILE
 
 #: Seeds of the kill scenario; each seed picks its own kill points.
 SEEDS = [int(s) for s in os.environ.get("TELEPATH_E2E_SEEDS", "1,2,3").split(",") if s.strip()]
@@ -25,10 +26,6 @@ SOAK_SECONDS = float(os.environ.get("TELEPATH_E2E_SOAK_SECONDS", "60"))
 SOAK_CALLS_PER_MINUTE = float(os.environ.get("TELEPATH_E2E_SOAK_CALLS_PER_MINUTE", "6000"))
 #: Largest RSS growth, in MiB, allowed once the soak's windows are full.
 SOAK_MAX_GROWTH_MIB = float(os.environ.get("TELEPATH_E2E_SOAK_MAX_GROWTH_MIB", "8"))
-
-#: One JSON object per line per scenario, in each process's base temporary directory,
-#: so the session's summary also finds what xdist workers recorded.
-FIGURES_FILE = "e2e-figures.jsonl"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -61,25 +58,3 @@ def scenario(tmp_path: Path) -> Iterator[Scenario]:
         yield run
     finally:
         run.close()
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print the figures every scenario recorded, and keep them as JSON."""
-    if hasattr(terminalreporter.config, "workerinput"):
-        return  # an xdist worker: the controller prints every worker's figures
-    base = Path(terminalreporter.config._tmp_path_factory.getbasetemp())
-    rows = [
-        json.loads(line)
-        for found in sorted(base.glob(f"**/{FIGURES_FILE}"))
-        for line in found.read_text(encoding="utf-8").splitlines()
-    ]
-    if not rows:
-        return
-    terminalreporter.section("telepath-monitor e2e figures")
-    for row in rows:
-        name = row["scenario"]
-        rest = ", ".join(f"{k}={v}" for k, v in row.items() if k != "scenario")
-        terminalreporter.write_line(f"{name}: {rest}")
-    path = base / "e2e-figures.json"
-    path.write_text(json.dumps(rows, indent=2, default=str))
-    terminalreporter.write_line(f"(also written to {path})")

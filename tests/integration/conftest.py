@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from monitor.clock import ManualClock
 from monitor.simulator import DEFAULT_API_KEY, SimulatorOptions, SimulatorServer
 from monitor.telepath.client import ClientEvent, RetryPolicy, TelepathClient
+from tests.support.receivers import SlackReceiver, WebhookReceiver
 
 START = datetime(2026, 3, 10, 14, 0, 30, tzinfo=UTC)
 
@@ -67,3 +68,17 @@ def api_client(clock: ManualClock) -> Iterator[Callable[..., TelepathClient]]:
     yield build
     for client in clients:
         client.close()
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackReceiver]:
+    """A Slack-compatible receiver (Web API and incoming webhooks) on loopback."""
+    with SlackReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def hook() -> Iterator[WebhookReceiver]:
+    """A webhook receiver on loopback that records every request."""
+    with WebhookReceiver() as receiver:
+        yield receiver

@@ -37,12 +37,6 @@ def config(urls: list[str]) -> str:
 
 
 @pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
 def cluster(tmp_path: Path, hook: WebhookReceiver) -> Iterator[list[AlertmanagerProcess]]:
     """Two Alertmanagers gossiping on loopback, both notifying ``hook``."""
     timeout = f"{PEER_TIMEOUT:g}s"

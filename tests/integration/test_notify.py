@@ -8,7 +8,6 @@ receivers are real HTTP servers speaking Slack's and a webhook's shapes.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,18 +29,6 @@ from tests.support.receivers import DEFAULT_TOKEN, Received, SlackReceiver, Webh
 pytestmark = pytest.mark.integration
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackReceiver]:
-    with SlackReceiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as receiver:
-        yield receiver
 
 
 def drive(daemon: Daemon, clock: ManualClock, until: datetime) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -11,15 +10,8 @@ from prometheus_client.exposition import generate_latest
 from monitor.quiet import Silence
 from tests.integration.test_notify import flush, spike_config
 from tests.support.daemon import make_daemon
-from tests.support.receivers import WebhookReceiver
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as receiver:
-        yield receiver
 
 
 def test_a_silence_is_picked_up_live_and_its_end_lets_the_alert_out(

@@ -43,12 +43,6 @@ def webhook() -> Iterator[WebhookReceiver]:
 
 
 @pytest.fixture
-def slack() -> Iterator[SlackReceiver]:
-    with SlackReceiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
 def http() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=5.0, trust_env=False) as client:
         yield client

@@ -21,18 +21,6 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def slack() -> Iterator[SlackReceiver]:
-    with SlackReceiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
 def am() -> Iterator[WebhookReceiver]:
     """Stands for Alertmanager: records what is posted to /api/v2/alerts."""
     with WebhookReceiver() as receiver:
